@@ -117,8 +117,9 @@ COCO17 = KeypointSpec(
         ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"),
         ("right_eye", "right_ear"), ("left_ear", "left_shoulder"), ("right_ear", "right_shoulder"),
     ]),
-    sigmas=(.026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107, .107,
-            .087, .087, .089, .089),
+    # written as pycocotools does (values / 10.0), so that OKS agrees with it bit for bit
+    sigmas=tuple(v / 10.0 for v in (.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62,
+                                    1.07, 1.07, .87, .87, .89, .89)),
     source="COCO 2017 keypoints (Lin et al. 2014; cocodataset.org keypoint evaluation sigmas)",
 )
 
@@ -204,7 +205,8 @@ CROWDPOSE14 = KeypointSpec(
     name="crowdpose14",
     names=_CROWDPOSE_NAMES,
     limbs=_limbs(_CROWDPOSE_NAMES, _LIMBS_14),
-    sigmas=(.079, .079, .072, .072, .062, .062, .107, .107, .087, .087, .089, .089, .079, .079),
+    sigmas=tuple(v / 10.0 for v in (.79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89,
+                                    .89, .79, .79)),
     source="CrowdPose (Li et al. CVPR 2019); sigmas from its crowdposetools evaluation",
 )
 

@@ -1,0 +1,198 @@
+"""``posekit data``: inspect, convert and draw annotation files.
+
+- ``posekit data inspect FILE``: counts of images, people and labelled keypoints per joint.
+- ``posekit data convert IN OUT``: any supported format to COCO keypoints JSON.
+- ``posekit data show FILE --images DIR --out DIR``: one PNG overlay per image. A bad or
+  missing image is reported on stderr and skipped; the exit code is 1 if any image failed.
+
+No torch here: only numpy, OpenCV and the readers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from posekit.data.formats import FORMATS, detect_format, read_annotations, write_coco
+from posekit.data.records import ImageRecord
+from posekit.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``data`` and its verbs to the ``posekit`` parser."""
+    data = subparsers.add_parser(
+        "data", help="inspect, convert and draw annotation files",
+        description="Annotation files: COCO keypoints JSON, MPII (.mat release or JSON), "
+                    "LSP / LSP-extended joints.mat, FLIC examples.mat, AI Challenger JSON. "
+                    "The format is found from the file's content unless --format is given.")
+    verbs = data.add_subparsers(dest="verb", metavar="VERB")
+    data.set_defaults(func=lambda args: _no_verb(data))
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=FORMATS, default=None,
+                       help="annotation format (default: detected from the content)")
+        p.add_argument("--image-dir", default=None, metavar="DIR",
+                       help="image folder, for formats that do not store image sizes "
+                            "(MPII, LSP, raw AIC); default: next to the file")
+
+    p = verbs.add_parser("inspect", help="count images, people and labelled keypoints per joint",
+                         description="Print counts of images, people (crowd, unlabelled) and "
+                                     "labelled keypoints per joint (visible / occluded).")
+    p.add_argument("file", help="annotation file")
+    common(p)
+    p.set_defaults(func=run_inspect)
+
+    p = verbs.add_parser("convert", help="convert an annotation file to COCO keypoints JSON",
+                         description="Read any supported annotation file and write it as COCO "
+                                     "keypoints JSON (boxes xywh, visibility 0/1/2, 0-based "
+                                     "pixel-centre coordinates).")
+    p.add_argument("input", help="annotation file to read")
+    p.add_argument("output", help="COCO JSON file to write")
+    common(p)
+    p.set_defaults(func=run_convert)
+
+    p = verbs.add_parser("show", help="draw the annotations over the images as PNG files",
+                         description="Write one PNG per image with skeletons (per-person colours; "
+                                     "left side lighter, right side darker), person boxes and, "
+                                     "where present, MPII head boxes (white). Missing or "
+                                     "unreadable images are reported and skipped; exit code 1 "
+                                     "at the end if any failed.")
+    p.add_argument("file", help="annotation file")
+    p.add_argument("--images", required=True, metavar="DIR", help="folder the file names are relative to")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for the PNGs")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="annotation format (default: detected from the content)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="draw at most N images")
+    p.add_argument("--no-boxes", action="store_true", help="do not draw person boxes")
+    p.set_defaults(func=run_show)
+
+
+def _no_verb(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _read(args: argparse.Namespace, path: str, image_dir: str | None) -> tuple[str, list[ImageRecord]]:
+    fmt = args.format or detect_format(path)
+    return fmt, read_annotations(path, fmt, image_dir=image_dir)
+
+
+def inspect_summary(records: list[ImageRecord]) -> dict:
+    """Counts for ``posekit data inspect``: images, people, crowd, per-joint labelled keypoints."""
+    if not records:
+        return {"images": 0, "people": 0}
+    spec = records[0].spec
+    kps = [r.keypoints for r in records if r.num_people]
+    allk = np.concatenate(kps) if kps else np.zeros((0, spec.num_keypoints, 3), np.float32)
+    crowd = np.concatenate([r.crowd for r in records]) if records else np.zeros(0, bool)
+    v = allk[:, :, 2]
+    return {
+        "spec": spec,
+        "images": len(records),
+        "images_without_people": sum(r.num_people == 0 for r in records),
+        "people": int(allk.shape[0]),
+        "crowd": int(crowd.sum()),
+        "people_without_keypoints": int(((v > 0).sum(1) == 0).sum()),
+        "labelled": (v > 0).sum(0), "visible": (v == 2).sum(0), "occluded": (v == 1).sum(0),
+        "size_estimated": sum(bool(r.extra.get("size_estimated")) for r in records),
+        "head_boxes": sum(r.head_boxes is not None for r in records),
+        "head_boxes_estimated": sum(bool(r.extra.get("head_boxes_estimated")) for r in records),
+    }
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    fmt, records = _read(args, args.file, args.image_dir)
+    s = inspect_summary(records)
+    out = [f"file: {args.file}", f"format: {fmt}"]
+    if not records:
+        out.append("images: 0\npeople: 0")
+        print("\n".join(out))
+        return 0
+    spec = s["spec"]
+    out += [
+        f"keypoint spec: {spec.name} ({spec.num_keypoints} keypoints)",
+        f"images: {s['images']} ({s['images_without_people']} without people)",
+        f"people: {s['people']} ({s['crowd']} crowd, {s['people_without_keypoints']} "
+        "without labelled keypoints)",
+        f"labelled keypoints: {int(s['labelled'].sum())} ({int(s['visible'].sum())} visible, "
+        f"{int(s['occluded'].sum())} occluded)",
+    ]
+    if s["head_boxes"]:
+        note = " (estimated from upper_neck/head_top)" if s["head_boxes_estimated"] else ""
+        out.append(f"images with head boxes: {s['head_boxes']}{note}")
+    if s["size_estimated"]:
+        out.append(f"image sizes estimated from keypoints (no image folder): {s['size_estimated']} images")
+    width = max(len(n) for n in spec.names)
+    out.append(f"per joint: {'joint':<{width}}  labelled  visible  occluded")
+    for k, name in enumerate(spec.names):
+        out.append(f"  {k:>2} {name:<{width}}  {s['labelled'][k]:>8}  {s['visible'][k]:>7}  "
+                   f"{s['occluded'][k]:>8}")
+    print("\n".join(out))
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    fmt, records = _read(args, args.input, args.image_dir)
+    write_coco(records, args.output)
+    people = sum(r.num_people for r in records)
+    print(f"{args.input} ({fmt}) -> {args.output} (COCO keypoints JSON): {len(records)} images, "
+          f"{people} people")
+    return 0
+
+
+def _overlay_name(file_name: str, used: set[str]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(Path(file_name).with_suffix("")).replace("/", "__"))
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}_{n}.png"
+    used.add(name)
+    return name
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import cv2
+
+    from posekit.io import read_image, write_image
+    from posekit.viz import draw_poses
+
+    # No image_dir for the reader: a missing image must not stop the batch (it is reported and
+    # skipped below), and the images themselves give the sizes that matter here.
+    _, records = _read(args, args.file, None)
+    if args.limit is not None:
+        records = records[: max(args.limit, 0)]
+    image_dir, out_dir = Path(args.images), Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    failed = done = 0
+    for i, r in enumerate(records):
+        img_path = image_dir / r.file_name
+        try:
+            img = read_image(img_path)
+        except DataError as e:
+            failed += 1
+            print(f"posekit data show: {DataError(args.file, f'image {img_path}: {e.problem}', i)} "
+                  "(skipped)", file=sys.stderr)
+            continue
+        if (img.shape[1], img.shape[0]) != (r.width, r.height) and not r.extra.get("size_estimated"):
+            log.warning("%s[%d]: image %s is %dx%d, the annotation says %dx%d", args.file, i,
+                        img_path, img.shape[1], img.shape[0], r.width, r.height)
+        drawn = draw_poses(img, r.keypoints, r.spec, boxes=None if args.no_boxes else r.boxes,
+                           min_score=0.0)
+        if r.head_boxes is not None:
+            t = max(1, round(min(r.width, r.height) / 500))
+            for hb in r.head_boxes:
+                if hb.any():
+                    cv2.rectangle(drawn, (int(round(hb[0])), int(round(hb[1]))),
+                                  (int(round(hb[2])), int(round(hb[3]))), (255, 255, 255), t)
+        write_image(out_dir / _overlay_name(r.file_name, used), drawn)
+        done += 1
+    print(f"wrote {done} overlays to {out_dir}" + (f"; {failed} images failed" if failed else ""))
+    return 1 if failed else 0

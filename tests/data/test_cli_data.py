@@ -1,0 +1,150 @@
+"""``posekit data inspect | convert | show``, run in-process through posekit.cli.main."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from posekit import cli
+from posekit.data.formats import read_annotations, read_coco
+from posekit.io import read_image
+
+
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """Call ``posekit.cli.main(argv)`` with only the data command group registered (the other
+    groups are tested on their own), returning ``(exit code, stdout, stderr)``."""
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("posekit.commands.data",))
+
+    def _run(*argv: str) -> tuple[int, str, str]:
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as e:   # argparse: --help and usage errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return _run
+
+
+@pytest.mark.parametrize("verb", [[], ["inspect"], ["convert"], ["show"]])
+def test_help_for_every_verb(run, verb):
+    code, out, _ = run("data", *verb, "--help")
+    assert code == 0 and "usage: posekit data" in out
+
+
+def test_data_without_verb_prints_help(run):
+    code, out, _ = run("data")
+    assert code == 2 and "inspect" in out and "convert" in out and "show" in out
+
+
+def test_inspect_coco_sample(run, shared_data):
+    code, out, err = run("data", "inspect", str(shared_data / "coco" / "test_coco.json"))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "images: 4 (0 without people)" in lines
+    assert "people: 14 (0 crowd, 2 without labelled keypoints)" in lines
+    assert "keypoint spec: coco17 (17 keypoints)" in lines
+    # per-joint rows: index, name, labelled, visible, occluded; they add up to the total
+    rows = [ln.split() for ln in lines if ln.startswith("  ") and ln.split()[1] in
+            ("nose", "left_eye", "right_ankle", "left_hip")]
+    assert len(rows) == 4
+    raw = json.loads((shared_data / "coco" / "test_coco.json").read_text())
+    nose = sum(a["keypoints"][2] > 0 for a in raw["annotations"])
+    assert [r for r in rows if r[1] == "nose"][0][2] == str(nose)
+    total = sum(v > 0 for a in raw["annotations"] for v in a["keypoints"][2::3])
+    assert f"labelled keypoints: {total} " in out
+
+
+def test_inspect_mpii_sample_mentions_estimated_head_boxes(run, shared_data):
+    code, out, _ = run("data", "inspect", str(shared_data / "mpii" / "test_mpii.json"))
+    assert code == 0
+    assert "images: 5" in out and "people: 5" in out and "mpii16" in out
+    assert "estimated from upper_neck/head_top" in out
+    ankle = [ln.split() for ln in out.splitlines() if " right_ankle " in ln][0]
+    assert ankle[2] == "3"   # two of the five people have no ankles labelled
+
+
+def test_convert_mpii_and_aic_to_coco(run, shared_data, tmp_path):
+    for src in ("mpii/test_mpii.json", "aic/test_aic.json"):
+        out = tmp_path / (src.split("/")[0] + ".json")
+        code, stdout, err = run("data", "convert", str(shared_data / src), str(out))
+        assert code == 0, err
+        assert "COCO keypoints JSON" in stdout
+        a, b = read_annotations(shared_data / src), read_coco(out)
+        assert [r.file_name for r in a] == [r.file_name for r in b]
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.keypoints, y.keypoints)
+            np.testing.assert_array_equal(x.boxes, y.boxes)
+
+
+def test_bad_input_one_line_and_nonzero_exit(run, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [}')
+    code, out, err = run("data", "inspect", str(bad))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and str(bad) in err and "malformed JSON" in err
+    kp_bad = tmp_path / "kp.json"
+    kp_bad.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+        "annotations": [{"id": 1, "image_id": 1, "keypoints": [1, 2, 2] * 16}],
+        "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)]}]}))
+    code, _, err = run("data", "convert", str(kp_bad), str(tmp_path / "o.json"))
+    assert code == 1 and f"{kp_bad}[annotations[0]]" in err and "expected 51" in err
+    assert not (tmp_path / "o.json").exists()
+    import scipy.io
+    mat = tmp_path / "joints.mat"
+    scipy.io.savemat(str(mat), {"joints": np.zeros((14, 2, 7))})
+    code, _, err = run("data", "inspect", str(mat))
+    assert code == 1 and str(mat) in err and "14x3xN (LSP-extended)" in err
+
+
+def test_show_draws_pngs_and_skips_missing_image(run, shared_data, tmp_path):
+    raw = json.loads((shared_data / "coco" / "test_coco.json").read_text())
+    raw["images"].insert(1, {"id": 1, "file_name": "missing.jpg", "width": 64, "height": 48})
+    ann = tmp_path / "with_missing.json"
+    ann.write_text(json.dumps(raw))
+    out_dir = tmp_path / "overlays"
+    code, out, err = run("data", "show", str(ann), "--images", str(shared_data / "coco"),
+                         "--out", str(out_dir))
+    assert code == 1                                         # one image failed ...
+    pngs = sorted(p.name for p in out_dir.iterdir())
+    assert pngs == ["000000000785.png", "000000040083.png", "000000196141.png", "000000197388.png"]
+    assert "missing.jpg" in err and f"{ann}[1]" in err and "skipped" in err
+    assert "wrote 4 overlays" in out and "1 images failed" in out
+    # ... and the rest are drawn: overlay has the image's size and differs from it
+    src = read_image(shared_data / "coco" / "000000000785.jpg")
+    drawn = read_image(out_dir / "000000000785.png")
+    assert drawn.shape == src.shape
+    assert (np.abs(drawn.astype(int) - src).sum(-1) > 60).mean() > 0.002
+
+
+def test_show_mpii_skips_missing_image(run, shared_data, tmp_path):
+    entries = json.loads((shared_data / "mpii" / "test_mpii.json").read_text())
+    entries.insert(2, dict(entries[0], image="gone.jpg"))
+    ann = tmp_path / "mpii.json"
+    ann.write_text(json.dumps(entries))
+    code, out, err = run("data", "show", str(ann), "--images", str(shared_data / "mpii"),
+                         "--out", str(tmp_path / "o"))
+    assert code == 1 and "gone.jpg" in err and f"{ann}[2]" in err   # third image record
+    assert len(list((tmp_path / "o").glob("*.png"))) == 5
+
+
+def test_show_mpii_draws_head_boxes(run, shared_data, tmp_path):
+    code, out, err = run("data", "show", str(shared_data / "mpii" / "test_mpii.json"),
+                         "--images", str(shared_data / "mpii"), "--out", str(tmp_path), "--limit", "1")
+    assert code == 0, err
+    rec = read_annotations(shared_data / "mpii" / "test_mpii.json")[0]
+    img = read_image(tmp_path / "005808361.png")
+    x0, y0, x1, _ = np.round(rec.head_boxes[0]).astype(int)
+    top_edge = img[y0, x0 + 5:x1 - 5]
+    assert (top_edge > 240).all(axis=-1).mean() > 0.9        # white head-box edge
+
+
+def test_data_modules_do_not_import_torch():
+    code = ("import sys, posekit.commands.data, posekit.data.formats; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
