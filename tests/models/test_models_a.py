@@ -1,0 +1,223 @@
+"""Contract tests for the classic top-down architectures (jain2013, deeppose, cpm, hourglass,
+prm, simple_baseline, cpn, mspn): forward, backward, output shapes, state-dict round trip,
+plus parameter counts against the papers and a few architecture-specific checks."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from posekit.models import cpm, cpn, deeppose, hourglass, jain2013, mspn, prm, simple_baseline
+from posekit.models.complexity import count_macs, count_params
+
+ALL: dict = {}
+for _mod in (jain2013, deeppose, cpm, hourglass, prm, simple_baseline, cpn, mspn):
+    ALL.update(_mod.MODELS)
+
+# name -> (builder kwargs for a fast check, test input (H, W), expected number of outputs)
+SMALL = {
+    "jain2013": ({}, (32, 40), 1),
+    "deeppose": ({"input_size": (72, 72)}, (72, 72), 3),
+    "cpm": ({}, (64, 48), 6),
+    "hourglass_1": ({}, (64, 64), 1),
+    "hourglass_2": ({}, (64, 64), 2),
+    "hourglass_4": ({}, (64, 64), 4),
+    "hourglass_8": ({}, (64, 64), 8),
+    "prm": ({}, (64, 64), 8),
+    "simple_baseline_r18": ({}, (64, 32), 1),
+    "simple_baseline_r50": ({}, (64, 32), 1),
+    "simple_baseline_r101": ({}, (64, 32), 1),
+    "simple_baseline_r152": ({}, (64, 32), 1),
+    "cpn_r50": ({}, (64, 32), 5),
+    "mspn": ({}, (64, 32), 16),
+    "mspn_2stg": ({}, (64, 32), 8),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These are many small convolutions: one thread is as fast on a quiet machine and far
+    faster on a shared, oversubscribed one. The setting is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _as_list(out: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    return out if isinstance(out, list) else [out]
+
+
+def test_every_entry_has_a_contract_case() -> None:
+    assert set(SMALL) == set(ALL)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_contract(name: str) -> None:
+    kwargs, (h, w), n_out = SMALL[name]
+    torch.manual_seed(0)
+    model = ALL[name](num_keypoints=5, **kwargs)
+    assert model.output_kind in ("heatmap", "regression")
+    assert isinstance(model.stride, int) and model.stride >= 1
+    assert len(model.default_input_size) == 2
+
+    x = torch.randn(2, 3, h, w)
+    # forward + backward in training mode
+    model.train()
+    outs = _as_list(model(x))
+    assert len(outs) == n_out
+    for o in outs:
+        if model.output_kind == "heatmap":
+            assert o.shape == (2, 5, h // model.stride, w // model.stride), o.shape
+        else:
+            assert o.shape == (2, 5, 2), o.shape
+        assert torch.isfinite(o).all()
+    sum(o.square().mean() for o in outs).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"{name}: parameters without gradient: {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+    # state-dict round trip through safetensors into a differently seeded fresh instance
+    model.eval()
+    with torch.no_grad():
+        ref = _as_list(model(x))
+    blob = st_save({k: v.contiguous() for k, v in model.state_dict().items()})
+    torch.manual_seed(1)
+    fresh = ALL[name](num_keypoints=5, **kwargs).eval()
+    fresh.load_state_dict(st_load(blob))
+    with torch.no_grad():
+        got = _as_list(fresh(x))
+    for a, b in zip(ref, got):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["cpm", "hourglass_1", "simple_baseline_r18", "deeppose"])
+def test_unknown_keyword_is_type_error(name: str) -> None:
+    with pytest.raises(TypeError):
+        ALL[name](num_keypoint=17)
+
+
+# Paper figures (millions of parameters) at the paper's keypoint count.
+PAPER_PARAMS = {
+    ("simple_baseline_r50", 17): 34.0,   # Xiao et al. 2018, Table / HRNet paper Table 1
+    ("simple_baseline_r152", 17): 68.6,
+    ("cpn_r50", 17): 27.0,               # as quoted by the HRNet paper
+    ("hourglass_8", 16): 25.1,           # survey figure for Newell et al. 2016
+    ("prm", 16): 28.1,                   # PRM-B, 8 stacks (Yang et al. 2017)
+}
+
+
+@pytest.mark.parametrize("name,k", sorted(PAPER_PARAMS))
+def test_params_match_paper(name: str, k: int) -> None:
+    with torch.device("meta"):  # no weights allocated: counting is instant
+        model = ALL[name](num_keypoints=k)
+    ours = count_params(model) / 1e6
+    paper = PAPER_PARAMS[(name, k)]
+    assert abs(ours - paper) / paper < 0.03, (name, ours, paper)
+
+
+# Our multiply-add counts (G) as tabulated in docs/models_a.md; pinned so that the table and
+# the code cannot drift apart. (The papers' figures and the reasons for the gaps are there.)
+OUR_GMACS = {
+    ("simple_baseline_r50", (256, 192), 17): 5.426,
+    ("cpn_r50", (256, 192), 17): 7.231,
+    ("hourglass_8", (256, 256), 16): 27.440,
+    ("hourglass_1", (256, 256), 16): 5.150,
+}
+
+
+@pytest.mark.parametrize("name,size,k", sorted(OUR_GMACS))
+def test_macs_match_documented_table(name: str, size: tuple[int, int], k: int) -> None:
+    with torch.device("meta"):
+        model = ALL[name](num_keypoints=k, input_size=size)
+    ours = count_macs(model, size) / 1e9
+    assert ours == pytest.approx(OUR_GMACS[(name, size, k)], rel=1e-3)
+
+
+def test_jain2013_dense_equals_sliding_window() -> None:
+    torch.manual_seed(0)
+    model = jain2013.jain2013(num_keypoints=3).eval()
+    x = torch.randn(1, 3, 24, 28)
+    with torch.no_grad():
+        dense = model(x)
+        padded = torch.nn.functional.pad(model.lcn(x), (jain2013.PAD,) * 4)
+        for i, j in [(0, 0), (2, 3), (5, 6)]:
+            patch = padded[..., 4 * i:4 * i + 64, 4 * j:4 * j + 64]
+            assert patch.shape[-2:] == (64, 64)
+            torch.testing.assert_close(model.detectors(patch).flatten(), dense[0, :, i, j],
+                                       rtol=1e-4, atol=1e-5)
+
+
+def test_jain2013_parts_are_independent() -> None:
+    """Zeroing part 0's detector weights must not change the other parts' maps."""
+    torch.manual_seed(0)
+    model = jain2013.jain2013(num_keypoints=3).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+        model.detectors[0].weight[:32].zero_()
+        after = model(x)
+    assert not torch.allclose(before[:, 0], after[:, 0])
+    torch.testing.assert_close(before[:, 1:], after[:, 1:])
+
+
+def test_lcn_is_contrast_invariant() -> None:
+    lcn = jain2013.LocalContrastNorm()
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 20, 20)
+    torch.testing.assert_close(lcn(3.0 * x + 5.0), lcn(x), rtol=1e-4, atol=1e-4)
+
+
+def test_deeppose_crop_samples_the_right_pixels() -> None:
+    img = torch.arange(64.0).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    # joint at pixel (x=3, y=2): u = (3 + 0.5)/8 - 0.5, v = (2 + 0.5)/8 - 0.5; box 2 px
+    center = torch.tensor([[[3.5 / 8 - 0.5, 2.5 / 8 - 0.5]]])
+    crop = deeppose.crop_around(img, center, torch.tensor([2.0]), (2, 2))
+    # crop pixel centres at x in {2.5, 3.5}, y in {1.5, 2.5}: bilinear of img = 8y + x
+    expected = torch.tensor([[8 * 1.5 + 2.5, 8 * 1.5 + 3.5], [8 * 2.5 + 2.5, 8 * 2.5 + 3.5]])
+    torch.testing.assert_close(crop[0, 0], expected)
+    # the whole image as box gives the image back
+    full = deeppose.crop_around(img, torch.zeros(1, 1, 2), torch.tensor([8.0]), (8, 8))
+    torch.testing.assert_close(full, img)
+
+
+def test_deeppose_stage_losses_train_their_own_stage() -> None:
+    torch.manual_seed(0)
+    model = deeppose.deeppose(num_keypoints=4, input_size=(72, 72), num_stages=2)
+    outs = model(torch.randn(1, 3, 72, 72))
+    outs[1].sum().backward()
+    assert all(p.grad is None for p in model.stages[0].parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.stages[1].parameters())
+    assert model.torso_pair is None  # 4 keypoints: no known layout -> bounding-box diagonal
+    assert deeppose.default_torso_pair(17) == (5, 12)
+    assert deeppose.default_torso_pair(14) == (9, 2)
+
+
+def test_cpm_center_map_peaks_at_crop_centre() -> None:
+    cmap = cpm.center_gaussian((64, 48), 8, 21.0, torch.device("cpu"), torch.float32)
+    assert cmap.shape == (1, 1, 8, 6)
+    # the two middle cells are equidistant from the centre and hold the maximum
+    flat = cmap[0, 0]
+    assert torch.isclose(flat.max(), flat[3, 2]) and torch.isclose(flat[3, 2], flat[4, 3])
+    model = cpm.cpm(num_keypoints=4, num_stages=2, center_map=False, background=True)
+    assert model.stages[0][0].in_channels == 32 + 5
+    outs = model(torch.randn(1, 3, 32, 32))
+    assert outs[-1].shape == (1, 5, 4, 4)
+
+
+def test_prm_is_deterministic_in_eval_and_stochastic_in_train() -> None:
+    torch.manual_seed(0)
+    model = prm.prm(num_keypoints=2, num_stacks=1)
+    x = torch.randn(1, 3, 64, 64)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], model(x)[0], rtol=0, atol=0)
+    pool = prm.FractionalMaxPool(2 ** -0.25).train()
+    y = torch.randn(1, 1, 16, 16)
+    assert pool(y).shape == (1, 1, 13, 13)
+    outs = {tuple(pool(y).flatten().tolist()) for _ in range(8)}
+    assert len(outs) > 1
