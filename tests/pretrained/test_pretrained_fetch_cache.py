@@ -166,7 +166,12 @@ def test_cards_are_complete():
         assert len(card.weights_sha256) == 64
         assert card.input_layout in ("NHWC", "NCHW")
         assert len(set(card.head_keys)) == len(card.heads) > 0
-        assert card.citation and card.source_version == "3.0.4"
+        assert card.citation
+        assert cache.source_package(card).version == card.source_version  # a pinned package
+        graph = cache.graph_package(card)
+        assert (card.graph_file or card.source_file).endswith(".json") and graph.version == "3.0.4"
+        if card.source_file.endswith(".tflite"):  # BlazePose landmark: MediaPipe's weights
+            assert card.source_package == fetch.MEDIAPIPE_POSE.name and card.graph_file
         if card.spec is not None:
             spec = get_spec(card.spec)
             if card.keypoint_order is not None:
@@ -177,3 +182,18 @@ def test_cards_are_complete():
     assert CARDS["blazepose_detector"].normalisation.output_range == (-1.0, 1.0)
     assert CARDS["nanodet"].normalisation.channel_order == "BGR"
     assert CARDS["nanodet"].input_layout == "NCHW"
+
+
+def test_stale_conversion_is_converted_again(cache_dir, tmp_path, monkeypatch):
+    """A cached conversion whose sidecar is not the card's pin (e.g. made before the card changed
+    its weights source) is converted again instead of being refused."""
+    card, pkg, _ = _tiny_card_and_package(tmp_path, cache_dir)
+    monkeypatch.setattr(cache, "source_package", lambda c: pkg)
+    cache.convert(card)
+    _, st_path, sha_path = cache.converted_paths(card)
+    pin = sha_path.read_text().strip()
+    st_path.write_bytes(b"old conversion")
+    sha_path.write_text(fetch.sha256_file(st_path) + "\n")
+    nodes, weights = cache.load_converted(replace(card, weights_sha256=pin))
+    assert sha_path.read_text().strip() == pin == fetch.sha256_file(st_path)
+    assert weights["w"].dtype == np.float32

