@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "xywh_to_xyxy", "xyxy_to_xywh", "box_to_center_size", "crop_affine", "invert_affine",
     "compose_affine", "transform_points", "warp_image", "keypoints_to_box", "clip_boxes",
+    "hflip_affine", "points_inside",
 ]
 
 
@@ -134,3 +135,17 @@ def warp_image(image: np.ndarray, A: np.ndarray, out_size: tuple[int, int],
     return cv2.warpAffine(image, np.asarray(A, dtype=np.float64), (int(out_size[0]), int(out_size[1])),
                           flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
                           borderValue=border_value)
+
+
+def hflip_affine(width: int) -> np.ndarray:
+    """2x3 matrix of a horizontal mirror of an image ``width`` pixels wide: ``x -> W - 1 - x``
+    (pixel centres map to pixel centres; the extent ``[-0.5, W - 0.5]`` maps onto itself)."""
+    return np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0]])
+
+
+def points_inside(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Boolean mask ``(...)``: which ``(..., 2+)`` points lie inside an image of ``size = (W, H)``,
+    i.e. in ``[-0.5, W - 0.5) x [-0.5, H - 0.5)``."""
+    p = np.asarray(points, dtype=np.float64)
+    W, H = size
+    return (p[..., 0] >= -0.5) & (p[..., 0] < W - 0.5) & (p[..., 1] >= -0.5) & (p[..., 1] < H - 0.5)
