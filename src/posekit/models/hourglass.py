@@ -86,6 +86,37 @@ def conv1x1_bn_relu(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+class StackChain(nn.Module):
+    """Hourglasses chained with intermediate supervision (Newell et al. 2016, Sec. 3.4).
+
+    After hourglass i, ``post[i]`` gives features y, a 1x1 conv gives K heatmaps, and both are
+    mapped back to ``features`` channels by 1x1 convs and added to the stack's input before
+    hourglass i + 1. ``forward(x (B, f, h, w)) -> [heatmaps (B, K, h, w)] * num_stacks``.
+    Shared by the plain and the PRM hourglass networks.
+    """
+
+    def __init__(self, hourglasses: list[nn.Module], posts: list[nn.Module], features: int,
+                 num_keypoints: int) -> None:
+        super().__init__()
+        n = len(hourglasses)
+        self.hourglasses = nn.ModuleList(hourglasses)
+        self.post = nn.ModuleList(posts)
+        self.heads = nn.ModuleList(nn.Conv2d(features, num_keypoints, 1) for _ in range(n))
+        self.remap_features = nn.ModuleList(nn.Conv2d(features, features, 1) for _ in range(n - 1))
+        self.remap_heatmaps = nn.ModuleList(
+            nn.Conv2d(num_keypoints, features, 1) for _ in range(n - 1))
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        outputs = []
+        for i, hourglass in enumerate(self.hourglasses):
+            y = self.post[i](hourglass(x))
+            heatmaps = self.heads[i](y)
+            outputs.append(heatmaps)
+            if i < len(self.hourglasses) - 1:
+                x = x + self.remap_features[i](y) + self.remap_heatmaps[i](heatmaps)
+        return outputs
+
+
 class StackedHourglass(nn.Module):
     """Newell et al. 2016 stacked hourglass; see the module docstring.
 
@@ -107,29 +138,18 @@ class StackedHourglass(nn.Module):
             PreActResidual(64, 128), nn.MaxPool2d(2, 2),
             PreActResidual(128, 128), PreActResidual(128, f),
         )
-        self.hourglasses = nn.ModuleList(Hourglass(4, f) for _ in range(num_stacks))
         # hg.lua: residual then lin after each hourglass. post_residual=False gives the head of
         # the PRM paper's baseline (BN-ReLU then lin), used only to reproduce its figures.
-        self.post = nn.ModuleList(
-            nn.Sequential(PreActResidual(f, f) if post_residual
-                          else nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)),
-                          conv1x1_bn_relu(f, f))
-            for _ in range(num_stacks))
-        self.heads = nn.ModuleList(nn.Conv2d(f, num_keypoints, 1) for _ in range(num_stacks))
-        self.remap_features = nn.ModuleList(nn.Conv2d(f, f, 1) for _ in range(num_stacks - 1))
-        self.remap_heatmaps = nn.ModuleList(
-            nn.Conv2d(num_keypoints, f, 1) for _ in range(num_stacks - 1))
+        self.stack = StackChain(
+            [Hourglass(4, f) for _ in range(num_stacks)],
+            [nn.Sequential(PreActResidual(f, f) if post_residual
+                           else nn.Sequential(nn.BatchNorm2d(f), nn.ReLU(inplace=True)),
+                           conv1x1_bn_relu(f, f))
+             for _ in range(num_stacks)],
+            f, num_keypoints)
 
     def forward(self, images: Tensor) -> list[Tensor]:
-        x = self.stem(images)
-        outputs = []
-        for i in range(self.num_stacks):
-            y = self.post[i](self.hourglasses[i](x))
-            heatmaps = self.heads[i](y)
-            outputs.append(heatmaps)
-            if i < self.num_stacks - 1:
-                x = x + self.remap_features[i](y) + self.remap_heatmaps[i](heatmaps)
-        return outputs
+        return self.stack(self.stem(images))
 
 
 def _builder(num_stacks: int) -> Callable[..., StackedHourglass]:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from posekit.models.hourglass import Hourglass, conv1x1_bn_relu
+from posekit.models.hourglass import Hourglass, StackChain, conv1x1_bn_relu
 
 
 def _bn_relu(c: int) -> list[nn.Module]:
@@ -150,25 +150,13 @@ class PyramidHourglassNet(nn.Module):
             Residual(64, 128, pyramid=True, preact=False, **kw), nn.MaxPool2d(2, 2),
             Residual(128, 128, pyramid=True, **kw), Residual(128, f, pyramid=True, **kw),
         )
-        self.hourglasses = nn.ModuleList(Hourglass(4, f, up, low, low3)
-                                         for _ in range(num_stacks))
-        self.post = nn.ModuleList(nn.Sequential(*_bn_relu(f), conv1x1_bn_relu(f, f))
-                                  for _ in range(num_stacks))
-        self.heads = nn.ModuleList(nn.Conv2d(f, num_keypoints, 1) for _ in range(num_stacks))
-        self.remap_features = nn.ModuleList(nn.Conv2d(f, f, 1) for _ in range(num_stacks - 1))
-        self.remap_heatmaps = nn.ModuleList(
-            nn.Conv2d(num_keypoints, f, 1) for _ in range(num_stacks - 1))
+        self.stack = StackChain([Hourglass(4, f, up, low, low3) for _ in range(num_stacks)],
+                                [nn.Sequential(*_bn_relu(f), conv1x1_bn_relu(f, f))
+                                 for _ in range(num_stacks)],
+                                f, num_keypoints)
 
     def forward(self, images: Tensor) -> list[Tensor]:
-        x = self.stem(images)
-        outputs = []
-        for i in range(self.num_stacks):
-            y = self.post[i](self.hourglasses[i](x))
-            heatmaps = self.heads[i](y)
-            outputs.append(heatmaps)
-            if i < self.num_stacks - 1:
-                x = x + self.remap_features[i](y) + self.remap_heatmaps[i](heatmaps)
-        return outputs
+        return self.stack(self.stem(images))
 
 
 def prm(*, num_keypoints: int = 16, input_size: tuple[int, int] = (256, 256),
