@@ -1,0 +1,169 @@
+"""Bottom-up prediction: one pass over the whole image, people assembled from the heads.
+
+Two model families from the pretrained package:
+
+* :class:`MultiPoseModel` -- MoveNet MultiPose, decoded by
+  :func:`posekit.pipelines.multipose.decode_multipose` at a chosen long side (256/384/512;
+  the short side is padded to a multiple of 32);
+* :class:`PoseNetModel` -- PoseNet (MobileNetV1), decoded greedily with its displacement fields
+  by :func:`posekit.pipelines.posenet.decode_posenet` (input sides ``16k + 1``).
+
+Each model letterboxes the image into its input with a matrix ``A`` and returns people in
+input pixels; :class:`BottomUpPredictor` maps them back with ``A^-1`` and applies pose NMS.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from posekit.geometry import invert_affine, transform_points
+from posekit.pipelines.multipose import decode_multipose
+from posekit.pipelines.posenet import decode_posenet
+from posekit.pipelines.poses import Poses
+from posekit.pipelines.preprocess import boxes_to_image, letterbox_affine, padded_size, to_tensor, warp_batch
+from posekit.pipelines.topdown import POSE_NMS_METHODS, apply_pose_nms
+from posekit.skeleton import COCO17
+
+__all__ = ["BottomUpPredictor", "MultiPoseModel", "PoseNetModel"]
+
+
+class _WholeImageModel:
+    spec = COCO17
+
+    def __init__(self, model: nn.Module, card) -> None:
+        from posekit.pretrained import normalise
+        self.model = model
+        self.card = card
+        self._normalise = normalise
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters(), next(self.model.buffers())).device
+
+    def input_size_for(self, width: int, height: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def decode(self, heads: dict[str, torch.Tensor], input_size: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def run(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """People per image: ``(keypoints (N, K, 3), scores (N,), boxes (N, 4))`` in the image
+        frame. Images of equal size share one forward pass."""
+        out: list = [None] * len(images)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault((im.shape[1], im.shape[0]), []).append(i)
+        for (w, h), idx in groups.items():
+            size = self.input_size_for(w, h)
+            A = letterbox_affine(w, h, size)
+            batch = np.concatenate([warp_batch(images[i], [A], size) for i in idx])
+            heads = self.model(self._normalise(to_tensor(batch, self.device), self.card))
+            Ainv = invert_affine(A)
+            for i, (kp, sc, bx) in zip(idx, self.decode(heads, size)):
+                kp = transform_points(Ainv, kp) if len(kp) else kp
+                out[i] = (kp.astype(np.float32), sc.astype(np.float32), boxes_to_image(bx, A))
+        return out
+
+
+class MultiPoseModel(_WholeImageModel):
+    """MoveNet MultiPose at long side ``long_side`` (multiple of 32; 256 nominal).
+
+    ``max_people`` centres are decoded (the graph's own decode keeps 6); people whose instance
+    score is below ``min_score`` are dropped."""
+
+    def __init__(self, model: nn.Module, card, long_side: int = 256, max_people: int = 6,
+                 min_score: float = 0.05) -> None:
+        super().__init__(model, card)
+        if long_side % 32:
+            raise ValueError(f"MultiPose long side must be a multiple of 32, got {long_side}")
+        self.long_side = long_side
+        self.max_people = max_people
+        self.min_score = min_score
+
+    def input_size_for(self, width: int, height: int) -> tuple[int, int]:
+        return padded_size(width, height, self.long_side, 32)
+
+    def decode(self, heads, input_size):
+        kp, sc, bx = decode_multipose(heads["center"], heads["heatmap"], heads["regress"], heads["offset"],
+                                      heads["box_scale"], heads["box_offset"], max_people=self.max_people)
+        h, w = heads["heatmap"].shape[-2:]
+        W, H = input_size
+        kp, sc, bx = kp.cpu().numpy(), sc.cpu().numpy(), bx.cpu().numpy()
+        # graph cell units -> input pixel centres: (cell / size) * input - 0.5
+        kp[..., 0] = kp[..., 0] * W / w - 0.5
+        kp[..., 1] = kp[..., 1] * H / h - 0.5
+        bx[..., 0::2] = bx[..., 0::2] * W / w - 0.5
+        bx[..., 1::2] = bx[..., 1::2] * H / h - 0.5
+        out = []
+        for b in range(kp.shape[0]):
+            keep = sc[b] > self.min_score
+            out.append((kp[b][keep], sc[b][keep], bx[b][keep]))
+        return out
+
+
+class PoseNetModel(_WholeImageModel):
+    """PoseNet (MobileNetV1, output stride 16) at input side ``16 k + 1`` on the long side."""
+
+    def __init__(self, model: nn.Module, card, long_side: int = 385, max_people: int = 20,
+                 root_threshold: float = 0.15, nms_radius: float = 20.0, min_score: float = 0.05) -> None:
+        super().__init__(model, card)
+        if (long_side - 1) % 16:
+            raise ValueError(f"PoseNet input side must be 16k + 1, got {long_side}")
+        self.long_side = long_side
+        self.max_people = max_people
+        self.root_threshold = root_threshold
+        self.nms_radius = nms_radius
+        self.min_score = min_score
+
+    def input_size_for(self, width: int, height: int) -> tuple[int, int]:
+        s = (self.long_side - 1) / max(width, height)
+        side = lambda n: int(np.ceil(n * s / 16)) * 16 + 1  # noqa: E731
+        return side(width), side(height)
+
+    def decode(self, heads, input_size):
+        out = []
+        hm = heads["heatmap"].float().cpu().numpy()
+        off = heads["offset"].float().cpu().numpy()
+        fw = heads["displacement_fwd"].float().cpu().numpy()
+        bw = heads["displacement_bwd"].float().cpu().numpy()
+        for b in range(hm.shape[0]):
+            kp, sc = decode_posenet(hm[b], off[b], fw[b], bw[b], stride=16, max_people=self.max_people,
+                                    root_threshold=self.root_threshold, nms_radius=self.nms_radius)
+            keep = sc > self.min_score
+            kp, sc = kp[keep], sc[keep]
+            boxes = np.concatenate([kp[..., :2].min(1), kp[..., :2].max(1)], 1) if len(kp) else np.zeros((0, 4))
+            out.append((kp, sc, boxes))
+        return out
+
+
+class BottomUpPredictor:
+    """Whole-image model + decoder + pose NMS.
+
+    Args:
+        model: a :class:`MultiPoseModel` or :class:`PoseNetModel`.
+        pose_nms: one of :data:`POSE_NMS_METHODS` (the decoders already suppress duplicates by
+            centre or by radius, so ``"none"`` is the default); nms_threshold: its threshold.
+    """
+
+    def __init__(self, model: _WholeImageModel, pose_nms: str = "none", nms_threshold: float | None = None) -> None:
+        if pose_nms not in POSE_NMS_METHODS:
+            raise ValueError(f"unknown pose NMS {pose_nms!r}; choose from {', '.join(POSE_NMS_METHODS)}")
+        self.model = model
+        self.pose_nms = pose_nms
+        self.nms_threshold = nms_threshold
+        self.spec = model.spec
+
+    def predict(self, image_rgb: np.ndarray) -> Poses:
+        """Poses in one ``(H, W, 3)`` uint8 RGB image."""
+        return self.predict_batch([image_rgb])[0]
+
+    def predict_batch(self, images_rgb: list[np.ndarray]) -> list[Poses]:
+        out = []
+        for kp, sc, bx in self.model.run(images_rgb):
+            order = np.argsort(-sc, kind="stable")
+            poses = Poses(kp[order], sc[order], bx[order], self.spec)
+            out.append(apply_pose_nms(poses, self.pose_nms, self.nms_threshold))
+        return out

@@ -1,0 +1,136 @@
+"""Single-person pose models run on person crops (the second stage of top-down pipelines).
+
+Each wrapper takes a batch of crops ``(B, H, W, 3)`` uint8 RGB at its ``input_size = (W, H)``
+and returns ``(B, K, 3)`` ``[x, y, score]`` in pixel-centre coordinates *of the crop*; the
+predictor maps them to the image through the crop matrix's inverse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posekit.pipelines.preprocess import to_tensor
+from posekit.skeleton import BLAZEPOSE33, COCO17, MPII16, KeypointSpec
+
+__all__ = ["CropPoseModel", "MoveNetSingle", "EfficientPoseSingle", "BlazePoseLandmarks",
+           "heatmap_argmax_refined"]
+
+
+class CropPoseModel:
+    """Base: holds the module and card, normalises crops, runs the module."""
+
+    spec: KeypointSpec = COCO17
+
+    def __init__(self, model: nn.Module, card) -> None:
+        from posekit.pretrained import normalise
+        self.model = model
+        self.card = card
+        self._normalise = normalise
+        self.input_size: tuple[int, int] = tuple(card.input_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters(), next(self.model.buffers())).device
+
+    def _heads(self, crops: np.ndarray) -> dict[str, torch.Tensor]:
+        x = self._normalise(to_tensor(crops, self.device), self.card)
+        heads = self.model(x)
+        if len(crops) > 1 and next(iter(heads.values())).shape[0] != len(crops):
+            # a graph whose in-graph pre-processing keeps only batch element 0 (MoveNet
+            # single-pose unstacks its input): run the crops one at a time
+            parts = [self.model(x[i:i + 1]) for i in range(len(crops))]
+            heads = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return heads
+
+    @torch.no_grad()
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MoveNetSingle(CropPoseModel):
+    """MoveNet Lightning (192) / Thunder (256): decoded with the importer's
+    :func:`posekit.pretrained.movenet_decode.decode_movenet_single` (the graph's own
+    post-processing); score = keypoint heatmap probability."""
+
+    spec = COCO17
+
+    @torch.no_grad()
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        from posekit.pretrained.movenet_decode import decode_movenet_single
+        if len(crops) == 0:
+            return np.zeros((0, 17, 3), np.float32)
+        h = self._heads(crops)
+        kp = decode_movenet_single(h["heatmap"], h["center"], h["regress"], h["offset"]).cpu().numpy()
+        W, H = self.input_size
+        kp[..., 0] = kp[..., 0] * W - 0.5
+        kp[..., 1] = kp[..., 1] * H - 0.5
+        return kp.astype(np.float32)
+
+
+def heatmap_argmax_refined(heatmaps: torch.Tensor) -> torch.Tensor:
+    """``(B, K, h, w)`` -> ``(B, K, 3)`` ``[x, y, peak]`` in heatmap pixel-centre coordinates:
+    the argmax moved a quarter pixel towards the higher neighbour on each axis (Newell et al.
+    2016; Xiao et al. 2018)."""
+    B, K, h, w = heatmaps.shape
+    flat = heatmaps.reshape(B, K, -1)
+    peak, idx = flat.max(-1)
+    y, x = (idx // w), (idx % w)
+    pad = F.pad(heatmaps, (1, 1, 1, 1), mode="replicate").reshape(B, K, -1)
+    W2 = w + 2
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return pad.gather(2, ((y + 1 + dy) * W2 + (x + 1 + dx))[..., None])[..., 0]
+
+    # no shift on the border, where one neighbour is missing
+    dx = torch.where((x > 0) & (x < w - 1), torch.sign(at(0, 1) - at(0, -1)) * 0.25, 0.0)
+    dy = torch.where((y > 0) & (y < h - 1), torch.sign(at(1, 0) - at(-1, 0)) * 0.25, 0.0)
+    return torch.stack([x.float() + dx, y.float() + dy, peak], -1)
+
+
+class EfficientPoseSingle(CropPoseModel):
+    """EfficientPose II-Lite (MPII-16): confidence maps at input resolution; argmax with a
+    quarter-pixel refinement; channels reordered from the card's ``keypoint_order`` to
+    :data:`MPII16`; score = the peak confidence clipped to [0, 1]."""
+
+    spec = MPII16
+
+    def __init__(self, model: nn.Module, card) -> None:
+        super().__init__(model, card)
+        order = card.keypoint_order or MPII16.names
+        self._perm = [list(order).index(n) for n in MPII16.names]
+
+    @torch.no_grad()
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, 16, 3), np.float32)
+        hm = self._heads(crops)["heatmap"][:, self._perm].float()
+        W, H = self.input_size
+        h, w = hm.shape[-2:]
+        kp = heatmap_argmax_refined(hm).cpu().numpy()
+        # heatmap pixel centres -> crop pixel centres (edge-to-edge scaling)
+        kp[..., 0] = (kp[..., 0] + 0.5) * W / w - 0.5
+        kp[..., 1] = (kp[..., 1] + 0.5) * H / h - 0.5
+        kp[..., 2] = kp[..., 2].clip(0, 1)
+        return kp.astype(np.float32)
+
+
+class BlazePoseLandmarks(CropPoseModel):
+    """BlazePose landmark network (lite/full/heavy) on an upright square crop: the first 33
+    landmarks (x, y in input pixels, edge frame); score = sigmoid(visibility) times the
+    person-present flag. Without BlazePose's own detector the crop is not rotated, so people
+    far from upright fare worse."""
+
+    spec = BLAZEPOSE33
+
+    @torch.no_grad()
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        if len(crops) == 0:
+            return np.zeros((0, 33, 3), np.float32)
+        h = self._heads(crops)
+        lm = h["landmarks"].float().reshape(len(crops), -1, 5)[:, :33]
+        flag = h["poseflag"].float().reshape(len(crops), 1)
+        kp = torch.stack([lm[..., 0] - 0.5, lm[..., 1] - 0.5, torch.sigmoid(lm[..., 3]) * flag], -1)
+        return kp.cpu().numpy().astype(np.float32)
