@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) -m posekit.demo --out $(OUT)
+	$(VENV)/bin/posekit predict "$$($(PY) -m posekit.demo)" --out $(OUT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --dist loadfile

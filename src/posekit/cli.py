@@ -8,21 +8,17 @@ Errors derived from :class:`posekit.errors.PosekitError` become one line on stde
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
 from posekit import __version__
+from posekit.commands import data, predict, train
+from posekit.commands import eval as eval_
 from posekit.errors import PosekitError
 
 # Command groups, in the order ``posekit --help`` lists them. Heavy imports (torch) happen
 # inside each command's run function, so ``posekit --help`` stays fast.
-COMMAND_MODULES = (
-    "posekit.commands.data",
-    "posekit.commands.eval",
-    "posekit.commands.train",
-    "posekit.commands.predict",
-)
+COMMAND_GROUPS = (data, eval_, train, predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"posekit {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
     return parser
 
 

@@ -16,9 +16,7 @@ from posekit.io import read_image
 
 @pytest.fixture
 def run(monkeypatch, capsys):
-    """Call ``posekit.cli.main(argv)`` with only the data command group registered (the other
-    groups are tested on their own), returning ``(exit code, stdout, stderr)``."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("posekit.commands.data",))
+    """Call ``posekit.cli.main(argv)``, returning ``(exit code, stdout, stderr)``."""
 
     def _run(*argv: str) -> tuple[int, str, str]:
         try:
