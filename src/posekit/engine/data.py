@@ -1,0 +1,147 @@
+"""From a config to datasets, codec and model; the step-indexed batch sampler.
+
+The sampler is what makes resuming exact and DDP equal to one process: the global batch of
+step ``s`` is a pure function of ``(seed, s)``. Epoch ``e`` visits the dataset in the order
+``default_rng([seed, e]).permutation(N)``; the batches of consecutive steps are consecutive
+slices of the concatenated epochs. A key is ``(epoch, index)``, and TopDownDataset draws the
+augmentation of a sample from ``default_rng([seed, epoch, index])``, so a sample looks the
+same whichever process, worker or run loads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+
+from posekit.codecs.heatmap import MSRAHeatmap, UDPHeatmap
+from posekit.codecs.regression import RegressionCodec
+from posekit.data.records import ImageRecord
+from posekit.engine.config import ExperimentConfig
+from posekit.errors import PosekitError
+from posekit.skeleton import KeypointSpec
+
+__all__ = ["build_codec", "create_model", "build_records", "build_train_set", "build_eval_set", "EvalSet",
+           "global_batch", "load_batch"]
+
+# Synthetic scenes: square, this many times the crop height; 1-2 people each.
+_SYNTH_SCENE_SCALE = 1.25
+
+
+def build_codec(cfg: ExperimentConfig):
+    """The codec named by ``cfg.model.codec`` for ``cfg.data.input_size`` and stride."""
+    m = cfg.model
+    W, H = cfg.data.input_size
+    if m.codec == "regression":
+        return RegressionCodec((W, H))
+    hm = (W // m.stride, H // m.stride)
+    sigma = m.sigma if m.sigma > 0 else None
+    if m.codec == "msra":
+        return MSRAHeatmap((W, H), hm, sigma=sigma, decoder=m.decoder)
+    if m.codec == "udp":
+        return UDPHeatmap((W, H), hm, sigma=sigma, decoder=m.decoder)
+    raise PosekitError(f"unknown codec {m.codec!r}; valid: msra, udp, regression")
+
+
+def create_model(arch: str, num_keypoints: int, kwargs: dict | None = None) -> nn.Module:
+    """``posekit.models.zoo.create(arch, num_keypoints=K, **kwargs)``, errors as PosekitError."""
+    kwargs = dict(kwargs or {})
+    kwargs.setdefault("num_keypoints", num_keypoints)
+    from posekit.models import zoo
+    try:
+        return zoo.create(arch, **kwargs)
+    except KeyError as e:
+        raise PosekitError(f"unknown architecture {arch!r}: {e.args[0] if e.args else e}") from None
+    except TypeError as e:
+        raise PosekitError(f"model.kwargs for {arch!r}: {e}") from None
+
+
+def build_records(cfg: ExperimentConfig, split: str, spec: KeypointSpec):
+    """``(records, image source)`` of the ``"train"`` or ``"val"`` split."""
+    from posekit.data.datasets import FolderImages, MemoryImages
+    d = cfg.data
+    if d.dataset == "synthetic":
+        W, H = d.input_size
+        side = int(round(max(W, H) * _SYNTH_SCENE_SCALE))
+        n = d.num_train if split == "train" else d.num_val
+        seed = d.data_seed if split == "train" else d.data_seed + 1_000_003   # held out
+        images, records = MemoryImages.from_pairs(_synthetic_pairs(n, seed, side))
+        return records, images
+    if d.dataset in ("coco", "mpii"):
+        ann = d.ann if split == "train" else (d.val_ann or d.ann)
+        images = d.images if split == "train" else (d.val_images or d.images)
+        if not ann:
+            raise PosekitError(f"data.dataset={d.dataset!r} needs data.ann (annotation file) and data.images")
+        from posekit.data.formats import read_annotations
+        records = read_annotations(ann, image_dir=images or None, spec=spec)
+        return records, FolderImages(images or Path(ann).parent)
+    raise PosekitError(f"unknown dataset {d.dataset!r}; valid: synthetic, coco, mpii")
+
+
+@lru_cache(maxsize=4)
+def _synthetic_pairs(n: int, seed: int, side: int):
+    from posekit.data.synthetic import make_dataset
+    return tuple(make_dataset(n, seed, size=(side, side), num_people=(1, 2)))
+
+
+def build_train_set(cfg: ExperimentConfig, codec, spec: KeypointSpec) -> Dataset:
+    from posekit.data.datasets import TopDownDataset
+    records, images = build_records(cfg, "train", spec)
+    ds = TopDownDataset(records, images, spec, input_size=tuple(cfg.data.input_size), train=cfg.data.aug,
+                        codec=codec, seed=cfg.train.seed)
+    if len(ds) == 0:
+        raise PosekitError(f"{cfg.data.ann or cfg.data.dataset}: no trainable person (none with a labelled keypoint)")
+    return ds
+
+
+@dataclass
+class EvalSet:
+    """People to evaluate: plain GT-box crops, the records they come from, and the metric
+    (``"pck"``: PCK@0.2 by torso and by box; ``"pckh"``: PCKh@0.5; ``"coco"``: OKS AP)."""
+
+    dataset: Dataset
+    records: list[ImageRecord]
+    metric: str
+    gt_coco: object = None     # COCO JSON path or dict, for metric "coco"
+
+
+def build_eval_set(cfg: ExperimentConfig, spec: KeypointSpec) -> EvalSet:
+    from posekit.data.datasets import TopDownDataset
+    records, images = build_records(cfg, "val", spec)
+    ds = TopDownDataset(records, images, spec, input_size=tuple(cfg.data.input_size), train=False)
+    if cfg.data.dataset == "coco":
+        return EvalSet(ds, records, "coco", cfg.data.val_ann or cfg.data.ann)
+    if cfg.data.dataset == "mpii":
+        return EvalSet(ds, records, "pckh")
+    return EvalSet(ds, records, "pck")
+
+
+def global_batch(n: int, batch_size: int, seed: int, step: int) -> list[tuple[int, int]]:
+    """The ``(epoch, index)`` keys of step ``step``'s global batch over a dataset of ``n``."""
+    start = step * batch_size
+    keys = []
+    for pos in range(start, start + batch_size):
+        epoch, i = divmod(pos, n)
+        keys.append((epoch, int(_permutation(n, seed, epoch)[i])))
+    return keys
+
+
+@lru_cache(maxsize=8)
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def load_batch(dataset: Dataset, keys: list[tuple[int, int]], device: torch.device) -> dict:
+    """Load and collate the samples of ``keys`` (in order) and move tensors to ``device``."""
+    samples = []
+    for epoch, index in keys:
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        samples.append(dataset[index])
+    batch = default_collate(samples)
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
