@@ -38,22 +38,31 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
+def _greedy_suppress(scores: np.ndarray, similarity, threshold: float,
+                     max_keep: int | None = None) -> np.ndarray:
+    """Visit items by decreasing score (stable on ties); keep each and drop every later item
+    whose ``similarity(kept, rest) -> (len(rest),)`` exceeds ``threshold``; stop after
+    ``max_keep``. Kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if max_keep is not None and len(keep) >= max_keep:
+            break
+        rest = order[1:]
+        order = rest[similarity(i, rest) <= threshold]
+    return np.asarray(keep, np.int64)
+
+
 def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5,
             max_detections: int | None = None) -> np.ndarray:
     """Greedy NMS: visit boxes by decreasing score, drop every later box whose IoU with a kept
     box is strictly above ``iou_threshold``. Returns kept indices ``(M,)`` int64, best first."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        if max_detections is not None and len(keep) >= max_detections:
-            break
-        iou = box_iou(boxes[i:i + 1], boxes[order[1:]])[0]
-        order = order[1:][iou <= iou_threshold]
-    return np.asarray(keep, np.int64)
+    return _greedy_suppress(scores, lambda i, rest: box_iou(boxes[i:i + 1], boxes[rest])[0],
+                            iou_threshold, max_detections)
 
 
 def _areas(keypoints: np.ndarray, boxes: np.ndarray | None, areas: np.ndarray | None) -> np.ndarray:
@@ -101,15 +110,9 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray,
     kp = np.asarray(keypoints, np.float64)
     scores = np.asarray(scores, np.float64).reshape(-1)
     a = _areas(kp, boxes, areas)
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        oks = pose_oks(kp[i], kp[rest], sigmas, a[i], a[rest], keypoint_threshold)
-        order = rest[oks <= threshold]
-    return np.asarray(keep, np.int64)
+    return _greedy_suppress(
+        scores, lambda i, rest: pose_oks(kp[i], kp[rest], sigmas, a[i], a[rest], keypoint_threshold),
+        threshold)
 
 
 def soft_oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray,
@@ -201,12 +204,6 @@ def parametric_pose_nms(keypoints: np.ndarray, scores: np.ndarray, boxes: np.nda
         xy = kp[..., :2]
         boxes = np.concatenate([xy.min(1), xy.max(1)], axis=1)
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        sim = rmpe_pose_similarity(kp[i], kp[rest], boxes[i], sigma1, sigma2, lam, alpha)
-        order = rest[sim <= eta]
-    return np.asarray(keep, np.int64)
+    return _greedy_suppress(
+        scores, lambda i, rest: rmpe_pose_similarity(kp[i], kp[rest], boxes[i], sigma1, sigma2, lam, alpha),
+        eta)

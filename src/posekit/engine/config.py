@@ -29,7 +29,8 @@ class DataConfig:
     ``"coco"`` (COCO keypoints JSON) or ``"mpii"`` (MPII JSON). ``ann``/``images`` are the
     training annotation file and image folder; ``val_ann``/``val_images`` default to them.
     ``input_size`` is ``(W, H)``. ``num_train``/``num_val``/``data_seed`` size and seed the
-    synthetic sets. ``aug`` switches training augmentation on.
+    synthetic sets. ``aug`` switches training augmentation on; ``aug_kwargs`` overrides fields
+    of :class:`posekit.data.transforms.AugConfig` (e.g. ``{"rotation_deg": 15}``).
     """
 
     dataset: str = "synthetic"
@@ -43,6 +44,7 @@ class DataConfig:
     num_val: int = 256
     data_seed: int = 0
     aug: bool = True
+    aug_kwargs: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -93,10 +93,22 @@ def build_train_set(cfg: ExperimentConfig, codec, spec: KeypointSpec) -> Dataset
     from posekit.data.datasets import TopDownDataset
     records, images = build_records(cfg, "train", spec)
     ds = TopDownDataset(records, images, spec, input_size=tuple(cfg.data.input_size), train=cfg.data.aug,
-                        codec=codec, seed=cfg.train.seed)
+                        aug=_aug_config(cfg) if cfg.data.aug else None, codec=codec, seed=cfg.train.seed)
     if len(ds) == 0:
         raise PosekitError(f"{cfg.data.ann or cfg.data.dataset}: no trainable person (none with a labelled keypoint)")
     return ds
+
+
+def _aug_config(cfg: ExperimentConfig):
+    """``AugConfig`` defaults with ``cfg.data.aug_kwargs`` applied; unknown names are an error."""
+    import dataclasses
+    from posekit.data.transforms import AugConfig
+    names = [f.name for f in dataclasses.fields(AugConfig)]
+    unknown = sorted(set(cfg.data.aug_kwargs) - set(names))
+    if unknown:
+        raise PosekitError(f"data.aug_kwargs: unknown keys {unknown}; valid: {', '.join(names)}")
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.data.aug_kwargs.items()}
+    return AugConfig(**kw)
 
 
 @dataclass

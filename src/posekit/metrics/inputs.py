@@ -186,18 +186,7 @@ def load_predictions(src: Any, gt: GroundTruth) -> tuple[list[list[int]], np.nda
     for i, r in enumerate(obj):
         if not isinstance(r, dict):
             raise DataError(name, "prediction must be an object", i)
-        if "image_id" in r and r["image_id"] in by_id:
-            img = by_id[r["image_id"]]
-        else:
-            fname = r.get("file_name", r.get("image"))
-            key = None if fname is None else str(fname)
-            if key is not None and key not in by_name:
-                key = key.replace("\\", "/").rsplit("/", 1)[-1]
-            if key is None or key not in by_name:
-                what = r.get("image_id", fname)
-                raise DataError(name, f"unknown image {what!r} (no such image_id or file_name in "
-                                      f"{gt.path})", i)
-            img = by_name[key]
+        img = _image_of(r, by_id, by_name, gt, name, i)
         if person_cats is not None and "category_id" in r and r["category_id"] not in person_cats:
             raise DataError(name, f"category_id {r['category_id']} is not a person category", i)
         try:
@@ -229,6 +218,21 @@ def load_predictions(src: Any, gt: GroundTruth) -> tuple[list[list[int]], np.nda
     return per_image, kps, scores, obj
 
 
+def _image_of(r: dict, by_id: dict, by_name: dict, gt: "GroundTruth", name: str, i: int) -> int:
+    """Index into ``gt.images`` of prediction ``r``: by ``image_id`` when it is known, else by
+    ``file_name`` (or ``image``), compared whole and then by base name."""
+    if "image_id" in r and r["image_id"] in by_id:
+        return by_id[r["image_id"]]
+    fname = r.get("file_name", r.get("image"))
+    key = None if fname is None else str(fname)
+    if key is not None and key not in by_name:
+        key = key.replace("\\", "/").rsplit("/", 1)[-1]
+    if key is None or key not in by_name:
+        what = r.get("image_id", fname)
+        raise DataError(name, f"unknown image {what!r} (no such image_id or file_name in {gt.path})", i)
+    return by_name[key]
+
+
 def coco_results(gt: GroundTruth, raw: list, name: str = "<predictions>") -> list[dict]:
     """The predictions as a COCO results list: ``image_id`` filled in from the file name,
     ``category_id`` defaulting to 1 and nested keypoints flattened.
@@ -242,15 +246,7 @@ def coco_results(gt: GroundTruth, raw: list, name: str = "<predictions>") -> lis
         if not isinstance(r, dict):
             raise DataError(name, "prediction must be an object", i)
         if "image_id" not in r or r["image_id"] not in by_id:
-            fname = r.get("file_name", r.get("image"))
-            key = None if fname is None else str(fname)
-            if key is not None and key not in by_name:
-                key = key.replace("\\", "/").rsplit("/", 1)[-1]
-            if key is None or key not in by_name:
-                what = r.get("image_id", fname)
-                raise DataError(name, f"unknown image {what!r} (no such image_id or file_name in "
-                                      f"{gt.path})", i)
-            r = {**r, "image_id": gt.images[by_name[key]].image_id}
+            r = {**r, "image_id": gt.images[_image_of(r, by_id, by_name, gt, name, i)].image_id}
         if "category_id" not in r:
             r = {**r, "category_id": 1}
         kp = r.get("keypoints")
