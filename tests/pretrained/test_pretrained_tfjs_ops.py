@@ -178,6 +178,48 @@ def test_conv_valid_and_prelu(tmp_path):
     np.testing.assert_allclose(run(path, xv)["y"].numpy(), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("nchw", [False, True])
+def test_zero_pad_before_valid_conv_is_folded_into_the_conv(tmp_path, nchw):
+    """Pad -> conv and (ONNX style) Pad(NCHW) -> Transpose -> conv: same values as padding first,
+    and the pad no longer runs as a step of its own."""
+    b = GraphBuilder()
+    if nchw:
+        x = b.placeholder("x", [1, 3, 6, 7])
+        pads = b.const("pads", np.array([[0, 0], [0, 0], [1, 2], [2, 1]], np.int32))
+        b.op("p", "Pad", [x, pads])
+        perm = b.const("perm", np.array([0, 2, 3, 1], np.int32))
+        conv_in = b.op("t", "Transpose", [("p"), perm])
+        xv = RNG.normal(size=(1, 3, 6, 7)).astype(np.float32)
+        padded = np.pad(xv, ((0, 0), (0, 0), (1, 2), (2, 1))).transpose(0, 2, 3, 1)
+    else:
+        x = b.placeholder("x", [1, 6, 7, 3])
+        pads = b.const("pads", np.array([[0, 0], [1, 2], [2, 1], [0, 0]], np.int32))
+        conv_in = b.op("p", "Pad", [x, pads])
+        xv = RNG.normal(size=(1, 6, 7, 3)).astype(np.float32)
+        padded = np.pad(xv, ((0, 0), (1, 2), (2, 1), (0, 0)))
+    w = b.const("w", RNG.normal(size=(3, 3, 3, 4)).astype(np.float32))
+    b.op("y", "Conv2D", [conv_in, w], strides=[1, 2, 2, 1], padding="VALID", data_format="NHWC")
+    path = b.write(tmp_path)
+    ref = ref_conv(padded, read_weights(path)["w"], 2, "VALID")
+    g = import_graph(path)
+    assert [name for name, *_ in g._steps if name == "p"] == []  # the pad is gone
+    np.testing.assert_allclose(g(torch.from_numpy(xv))["y"].numpy(), ref, atol=1e-5)
+
+
+def test_pointwise_conv_runs_as_gemm_with_bias_and_relu6(tmp_path):
+    b = GraphBuilder()
+    x = b.placeholder("x", [2, 4, 5, 6])
+    w = b.const("w", RNG.normal(size=(1, 1, 6, 3)).astype(np.float32))
+    bias = b.const("b", RNG.normal(size=(3,)).astype(np.float32))
+    b.op("y", "_FusedConv2D", [x, w, bias], fused_ops=["BiasAdd", "Relu6"], strides=[1, 1, 1, 1],
+         padding="SAME", dilations=[1, 1, 1, 1], data_format="NHWC")
+    path = b.write(tmp_path)
+    xv = 4 * RNG.normal(size=(2, 4, 5, 6)).astype(np.float32)
+    wts = read_weights(path)
+    ref = np.clip(ref_conv(xv, wts["w"], 1, "SAME") + wts["b"], 0, 6)
+    np.testing.assert_allclose(run(path, xv)["y"].numpy(), ref, atol=1e-5)
+
+
 @pytest.mark.parametrize("mult", [1, 2])
 def test_depthwise_same_stride2(tmp_path, mult):
     b = GraphBuilder()

@@ -22,16 +22,29 @@ SHARED_DATA = (Path(__file__).resolve().parents[3] / ".." / "shared" / "data").r
 
 def synthetic_sb_r18() -> ExperimentConfig:
     """SimpleBaseline R18 at 128x96 on procedural synthetic figures: the "learning, proved"
-    run. Measured: PCK@0.2 (box-normalised) 0.916 after 400 steps / 223 s on 2 shared CPU
-    cores (benchmarks/learning_curve.py; see docs/training.md)."""
+    run (target: torso-normalised PCK@0.2 >= 0.90 on held-out scenes within 5 minutes on a
+    2-core CPU; see docs/training.md for the measured curve).
+
+    Chosen for a short CPU budget, where the number of optimizer steps is what counts:
+
+    * fp32: bf16 autocast (``train.amp``) is only faster on CPUs with AVX512-BF16/AMX; on the
+      AVX2-only development CPU a step took 19 s with it against 0.77 s without;
+    * σ = 2 heatmap pixels at 24x32 (the default would be 1): a wider target gives a useful
+      gradient sooner when training from scratch; DARK decoding keeps the sub-pixel accuracy;
+    * mild augmentation (flip, scale 0.85-1.15, rotation ±15° half the time, no half-body
+      crops): the held-out figures lean by at most 25° and are whole, so the default strong
+      augmentation (±40°, half-body) spends the few epochs on cases that are never tested.
+    """
     return ExperimentConfig(
         name="synthetic_sb_r18",
         data=DataConfig(dataset="synthetic", spec="coco17", input_size=(96, 128), num_train=2048,
-                        num_val=128, aug=True),
-        model=ModelConfig(arch="simple_baseline_r18", codec="msra", decoder="dark"),
+                        num_val=128, aug=True,
+                        aug_kwargs={"scale_range": [0.85, 1.15], "rotation_deg": 15.0, "rotation_prob": 0.5,
+                                    "half_body_prob": 0.0}),
+        model=ModelConfig(arch="simple_baseline_r18", codec="msra", decoder="dark", sigma=2.0),
         optim=OptimConfig(optimizer="adamw", lr=2e-3, weight_decay=1e-4, grad_clip=5.0),
         schedule=ScheduleConfig(kind="cosine", warmup_steps=10, min_lr_factor=0.02),
-        train=TrainConfig(steps=560, batch_size=16, eval_every=80, checkpoint_every=80, log_every=10),
+        train=TrainConfig(steps=320, batch_size=16, eval_every=80, checkpoint_every=80, log_every=10),
     )
 
 

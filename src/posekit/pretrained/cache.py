@@ -6,7 +6,7 @@ Layout under the cache root (``$POSEKIT_CACHE`` or ``~/.cache/posekit``)::
     npm/<package>-<version>/models/...    the extracted model.json and weight shards
     converted/<name>.graph.json           the graph topology (model.json without weights)
     converted/<name>.safetensors          every constant of the graph, decoded
-    converted/<name>.sha256               sha256 of the safetensors file
+    converted/<name>.sha256               content digest of the weights (:func:`weights_digest`)
 
 Cards whose weights come from a TFLite file (``card.source_file`` ends in ``.tflite``, e.g.
 MediaPipe's BlazePose) take the topology from their ``graph_*`` TF.js file and every float weight
@@ -19,6 +19,7 @@ leaves a half-written file. Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,11 +30,11 @@ import numpy as np
 
 from posekit.errors import PosekitError
 from posekit.pretrained.cards import ModelCard
-from posekit.pretrained.fetch import (HUMAN_MODELS, MEDIAPIPE_POSE, NpmPackage, cache_root, fetch_files,
-                                      sha256_file)
+from posekit.pretrained.fetch import HUMAN_MODELS, MEDIAPIPE_POSE, NpmPackage, cache_root, fetch_files
 from posekit.pretrained.tfjs import GraphNode, load_graph_json, read_weights
 
-__all__ = ["FORMAT", "converted_paths", "convert", "load_converted", "source_package", "graph_package"]
+__all__ = ["FORMAT", "converted_paths", "convert", "load_converted", "source_package", "graph_package",
+           "weights_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,21 @@ def graph_package(card: ModelCard) -> NpmPackage:
     return _pinned(card, card.graph_package, card.graph_version or "")
 
 
+def weights_digest(tensors: dict[str, np.ndarray]) -> str:
+    """sha256 of the weights' content: each tensor's name, dtype, shape and bytes, in name order.
+
+    This, not the sha256 of the safetensors file, is what a card pins: the file's byte layout
+    (header order, padding) belongs to the safetensors version, and changed between releases,
+    while the tensors a conversion produces do not.
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        a = np.asarray(tensors[name], order="C")
+        h.update(f"{name}\0{a.dtype.str}\0{list(a.shape)}\0".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def converted_paths(card: ModelCard) -> tuple[Path, Path, Path]:
     """(topology JSON, safetensors, sha256 sidecar) of a card in the cache."""
     d = cache_root() / "converted"
@@ -81,8 +97,8 @@ def _atomic_write(path: Path, write) -> None:
 def convert(card: ModelCard) -> Path:
     """Fetch the card's graph (npm, once), decode its weights and write the converted files.
 
-    Returns the safetensors path. Raises PosekitError when the result's sha256 differs from the
-    card's pinned ``weights_sha256`` (when one is pinned).
+    Returns the safetensors path. Raises PosekitError when the result's content digest
+    (:func:`weights_digest`) differs from the card's pinned ``weights_sha256`` (when one is pinned).
     """
     from safetensors.numpy import save_file
 
@@ -101,7 +117,8 @@ def convert(card: ModelCard) -> Path:
     if card.source_file.endswith(".tflite"):
         weights, half, extra = _tflite_weights(card, nodes, weights)
         info.update(extra)
-    tensors = {k: np.ascontiguousarray(v.astype(np.float16) if k in half else v)
+    # np.asarray keeps 0-d constants 0-d (np.ascontiguousarray makes them (1,) on some numpy versions)
+    tensors = {k: np.asarray(v.astype(np.float16) if k in half else v, order="C")
                for k, v in weights.items()}
     topo_path, st_path, sha_path = converted_paths(card)
     # one metadata key: safetensors writes its metadata map in hash order, which would make the
@@ -110,7 +127,7 @@ def convert(card: ModelCard) -> Path:
     graph_doc = {k: v for k, v in doc.items() if k != "weightsManifest"}
     _atomic_write(topo_path, lambda p: p.write_text(json.dumps(graph_doc)))
     _atomic_write(st_path, lambda p: save_file(tensors, str(p), metadata=meta))
-    digest = sha256_file(st_path)
+    digest = weights_digest(tensors)
     if card.weights_sha256 and digest != card.weights_sha256:
         raise PosekitError(f"{st_path}: converted weights sha256 {digest} differ from the pinned "
                            f"{card.weights_sha256} of {card.name}")
@@ -151,16 +168,17 @@ def load_converted(card: ModelCard, verify: bool = True) -> tuple[list[GraphNode
         # converted by another posekit version (e.g. before a card changed its weights source)
         log.info("%s: cached conversion %s is not the pinned one; converting again", card.name, st_path)
         convert(card)
-    if verify:
-        want = card.weights_sha256 or sha_path.read_text().strip()
-        got = sha256_file(st_path)
-        if got != want:
-            raise PosekitError(f"{st_path}: sha256 {got} does not match {want}; delete the file "
-                               "to convert again")
     nodes, _, _ = load_graph_json(topo_path)
     try:
         raw = load_file(str(st_path))
     except Exception as exc:  # safetensors raises its own error types
-        raise PosekitError(f"{st_path}: cannot read converted weights ({exc})") from exc
+        raise PosekitError(f"{st_path}: cannot read converted weights ({exc}); delete the file "
+                           "to convert again") from exc
+    if verify:
+        want = card.weights_sha256 or sha_path.read_text().strip()
+        got = weights_digest(raw)
+        if got != want:
+            raise PosekitError(f"{st_path}: weights sha256 {got} does not match {want}; delete the "
+                               "file to convert again")
     weights = {k: (v.astype(np.float32) if v.dtype == np.float16 else v) for k, v in raw.items()}
     return nodes, weights

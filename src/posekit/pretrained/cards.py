@@ -52,7 +52,7 @@ class ModelCard:
     ``input_layout`` is the layout of the *graph's* placeholder; the module returned by
     ``load_pretrained`` always takes ``(B, 3, H, W)`` float tensors normalised per
     ``normalisation`` (channels in ``normalisation.channel_order``). ``weights_sha256`` is the
-    sha256 of the converted safetensors file in the cache.
+    content digest of the converted weights (:func:`posekit.pretrained.cache.weights_digest`).
 
     ``source_*`` name the file the weights come from. The graph topology comes from the TF.js
     ``graph_*`` file when those are set (a TFLite weights source, e.g. MediaPipe's BlazePose),
@@ -258,19 +258,20 @@ _add(ModelCard(
           "COCO sample: mean best IoU with the 11 people >= 2000 px^2 is 0.80 with it, 0.69 "
           "with x * stride."))
 
-# sha256 of the converted safetensors (posekit conversion format 1), filled from a conversion;
+# content digest of the converted weights (cache.weights_digest: names, dtypes, shapes, bytes;
+# posekit conversion format 1), filled from a conversion;
 # BlazePose landmark models: TF.js graph + MediaPipe TFLite weights
 _SHA = {
-    "blazepose_detector": "76924090c9f1b86f983e9aa89a4e04e46ce6d8a0914ae1a0206154c7364d9d83",
-    "blazepose_full": "75aaebdaf5751c5c44c42ae6d3c5a4ce04e855df59cefcea63ce0b8344cced82",
-    "blazepose_heavy": "1c622c4c2e20416f3d9e0df92acf2162b4d1c844769966740804827b384924f8",
-    "blazepose_lite": "77cc3ec6426ea1a21e11218ba6b4ef3addbd7d38a36b01c405808b98bcd37613",
-    "efficientpose_ii_lite": "42d6a0e343eda64c0dc28cd866bb67d0fa8819a1f2ae04240be44a6e89dc5545",
-    "movenet_lightning": "4b4760557f4ef74b7be8cd462589d60bb577c980bc18ebb080b186ca2858d589",
-    "movenet_multipose": "12cb41196e341a0e9e2166a2558c556cf151fcb3f62e7ad8dd0350bb2a30ee3b",
-    "movenet_thunder": "5647b8d972cc085f80a90b5e0ff9fbbee979d66ac7c94b598f4968a467fb0379",
-    "nanodet": "339c8c4e7afdc3b51f822f3230dee56b199b668852a96263e29496fa552286cb",
-    "posenet": "c78c1df1f68e614c577efcf28e18fc085630b9fed63d1424f44d5a5107d4c798",
+    "blazepose_detector": "ed2f5dac7b8274ba892b366c4800bdeac97c4dc6557d40e40b4b79db065491b7",
+    "blazepose_full": "6bb397394dbc5cab318e6c672c13e71a23a01c5d3c197df22fa01ec357e4c411",
+    "blazepose_heavy": "08305e5dd2bf48089f23fc85f14ff7e00a2963de961f83353a7e256448602eac",
+    "blazepose_lite": "ee13bf57d8543ea0d5ed5e2a8f431adb0833e85b2f59a5fe9bebf44519ef541c",
+    "efficientpose_ii_lite": "4aa952258f028eb1f77e625dc9f615db5d0aa72aa44bfd574804609a3d4e5a4e",
+    "movenet_lightning": "837ade9e2729ad78297c359d34df0903445828c2d0257eca45815eb09f884fe0",
+    "movenet_multipose": "d73917063cc13aa5e7695caee9a5b9a679798209b5ca4aaff30644c6662d98f3",
+    "movenet_thunder": "f991c02e40eeb3016a875fe70fd9d5a2f520fbea691412d21e2797d3cf052091",
+    "nanodet": "d9d674e3140b9d148fd24cf8659cefd751745e3c1d74a9bfbed3b78d32a20507",
+    "posenet": "55e5cbb47dfe834efcb1738697ae97729d903d364d1bfcaf45d67100ab2db72c",
 }
 for _name, _sha in _SHA.items():
     CARDS[_name] = replace(CARDS[_name], weights_sha256=_sha)

@@ -31,7 +31,7 @@ from posekit.errors import PosekitError
 from posekit.pretrained.tfjs_ops import SUPPORTED_OPS, TFJSOps, resize_bilinear_tf, same_padding
 
 __all__ = [
-    "GraphNode", "TFJSGraph", "import_graph", "load_graph_json", "read_weights",
+    "GraphNode", "TFJSGraph", "fold_pads", "import_graph", "load_graph_json", "read_weights",
     "op_types", "same_padding", "resize_bilinear_tf", "SUPPORTED_OPS",
 ]
 
@@ -199,6 +199,63 @@ def _const_from_attr(node: GraphNode) -> np.ndarray | None:
     return None
 
 
+_CONV_OPS = ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")
+
+
+def fold_pads(nodes: list[GraphNode], weights: dict[str, np.ndarray]) -> list[GraphNode]:
+    """Fold each zero ``Pad``/``PadV2`` of H and W that feeds a ``VALID`` convolution into the
+    convolution's explicit padding. The pad then happens inside the convolution kernel instead
+    of as a copy of the whole tensor; a pad nothing else reads drops out of the graph. Results
+    are identical. Two patterns occur: ``Pad(NHWC) -> conv`` and, in graphs converted from ONNX
+    (NanoDet), ``Pad(NCHW) -> Transpose(0, 2, 3, 1) -> conv``, where the transpose is moved
+    before the pad (a new node ``<transpose>/unpadded``).
+    """
+    by_name = {n.name: n for n in nodes}
+
+    def const(ref: tuple[str, int]) -> np.ndarray | None:
+        c = by_name.get(ref[0])
+        if c is None or c.op != "Const":
+            return None
+        return weights[c.name] if c.name in weights else _const_from_attr(c)
+
+    def zero_pad(node: GraphNode | None, spatial: tuple[int, int]) -> tuple[int, ...] | None:
+        """(pt, pb, pl, pr) of a zero pad of only the axes ``spatial``, else None."""
+        if node is None or node.op not in ("Pad", "PadV2"):
+            return None
+        pads = const(node.inputs[1])
+        value = const(node.inputs[2]) if node.op == "PadV2" and len(node.inputs) > 2 else np.zeros(())
+        if pads is None or value is None or pads.shape != (4, 2) or value.any() or (pads < 0).any():
+            return None
+        if any(pads[i].any() for i in range(4) if i not in spatial):
+            return None
+        return (*pads[spatial[0]].tolist(), *pads[spatial[1]].tolist())
+
+    out: list[GraphNode] = []
+    for n in nodes:
+        if n.op in _CONV_OPS and n.inputs and n.inputs[0][1] == 0 and n.attr.get("padding") == "VALID":
+            src = by_name.get(n.inputs[0][0])
+            new_input, pads = None, zero_pad(src, (1, 2))
+            if pads is not None:
+                new_input = src.inputs[0]
+            elif src is not None and src.op == "Transpose" and len(src.inputs) == 2:
+                perm = const(src.inputs[1])
+                pad_node = by_name.get(src.inputs[0][0])
+                if perm is not None and perm.tolist() == [0, 2, 3, 1] and src.inputs[0][1] == 0:
+                    pads = zero_pad(pad_node, (2, 3))
+                    if pads is not None:
+                        moved = GraphNode(f"{src.name}/unpadded", "Transpose", (pad_node.inputs[0], src.inputs[1]))
+                        if moved.name not in by_name:
+                            by_name[moved.name] = moved
+                            out.append(moved)
+                        new_input = (moved.name, 0)
+            if new_input is not None and pads is not None:
+                pt, pb, pl, pr = pads
+                attr = dict(n.attr, padding="EXPLICIT", explicit_paddings=[0, 0, pt, pb, pl, pr, 0, 0])
+                n = GraphNode(n.name, n.op, (new_input,) + n.inputs[1:], attr)
+        out.append(n)
+    return out
+
+
 # ----------------------------------------------------------------------------------------- module
 _Step = tuple[str, Callable[..., list[torch.Tensor]], tuple[tuple[str, int], ...], int]
 
@@ -224,10 +281,11 @@ class TFJSGraph(TFJSOps, nn.Module):
                     raise PosekitError(f"{source}: input node {name!r} is not in the graph")
             cut = set(inputs)
             nodes = [GraphNode(n.name, "Placeholder", ()) if n.name in cut else n for n in nodes]
+        if outputs is None:  # before folding, which leaves folded pads unconsumed
+            outputs = self._default_outputs(nodes)
+        nodes = fold_pads(nodes, weights)
         by_name = {n.name: n for n in nodes}
         self.__dict__["_nodes_map"] = by_name  # import-time only, dropped at the end
-        if outputs is None:
-            outputs = self._default_outputs(nodes)
         self.output_names = list(outputs)
         out_refs = []
         for o in self.output_names:
