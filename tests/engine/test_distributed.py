@@ -82,6 +82,7 @@ def test_torchrun_two_processes_equal_one_process(tmp_path):
     la = [v for _, v in a["losses"]]
     lb = [v for _, v in b["losses"]]
     assert len(la) == len(lb) == 4
+    print("\n1 process: ", la, "\n2 processes:", lb)
     for s, (x, y) in enumerate(zip(la, lb)):
         tol = 1e-6 if s < 2 else 1e-3
         assert y == pytest.approx(x, rel=tol), f"step {s}: 1 process {x}, 2 processes {y}"

@@ -32,6 +32,7 @@ def test_resume_continues_the_loss_curve_exactly(tmp_path):
     assert load_checkpoint(ckpt).step == 3
     rest = T.train(cfg, tmp_path / "split", resume=ckpt)
     assert [s for s, _ in rest.losses] == [3, 4, 5]
+    print("\nuninterrupted:", full.losses[3:], "\nresumed:      ", rest.losses)
     for (s, a), (_, b) in zip(full.losses[3:], rest.losses):
         assert a == pytest.approx(b, abs=1e-6, rel=0), f"step {s}: {a} vs {b}"
     # the log of the resumed run holds the whole curve
