@@ -37,13 +37,13 @@ class SimpleBaseline(nn.Module):
     stride = 4
 
     def __init__(self, depth: int = 50, num_keypoints: int = 17,
-                 input_size: tuple[int, int] = (256, 192)) -> None:
+                 input_size: tuple[int, int] = (256, 192), deconv_channels: int = 256) -> None:
         super().__init__()
         self.default_input_size = tuple(input_size)
         self.num_keypoints = num_keypoints
         self.backbone = ResNet(depth)
-        self.deconv = deconv_layers(self.backbone.channels[-1])
-        self.final = nn.Conv2d(256, num_keypoints, 1)
+        self.deconv = deconv_layers(self.backbone.channels[-1], deconv_channels)
+        self.final = nn.Conv2d(deconv_channels, num_keypoints, 1)
         for m in self.deconv.modules():
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.normal_(m.weight, std=0.001)
@@ -56,11 +56,13 @@ class SimpleBaseline(nn.Module):
 
 
 def _builder(depth: int) -> Callable[..., SimpleBaseline]:
-    def build(*, num_keypoints: int = 17,
-              input_size: tuple[int, int] = (256, 192)) -> SimpleBaseline:
-        return SimpleBaseline(depth, num_keypoints=num_keypoints, input_size=input_size)
+    def build(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192),
+              deconv_channels: int = 256) -> SimpleBaseline:
+        return SimpleBaseline(depth, num_keypoints=num_keypoints, input_size=input_size,
+                              deconv_channels=deconv_channels)
     build.__name__ = f"simple_baseline_r{depth}"
-    build.__doc__ = f"SimpleBaseline with a ResNet-{depth} trunk (Xiao et al., ECCV 2018)."
+    build.__doc__ = (f"SimpleBaseline with a ResNet-{depth} trunk (Xiao et al., ECCV 2018); "
+                     "``deconv_channels`` is the width of the three deconvolutions (256 in the paper).")
     return build
 
 
