@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.numpy import load_file
 
 from posekit.errors import PosekitError
 from posekit.pretrained import PretrainedModel, cache, fetch
@@ -119,7 +120,6 @@ def test_convert_then_load_from_cache(cache_dir, tmp_path, monkeypatch):
     st = cache.convert(card)
     topo, st_path, sha_path = cache.converted_paths(card)
     assert st == st_path and topo.is_file()
-    from safetensors.numpy import load_file
     assert sha_path.read_text().strip() == cache.weights_digest(load_file(str(st_path)))
     assert "weightsManifest" not in topo.read_text()
     assert not list(st_path.parent.glob(".*"))  # no temp files left behind
@@ -195,6 +195,5 @@ def test_stale_conversion_is_converted_again(cache_dir, tmp_path, monkeypatch):
     st_path.write_bytes(b"old conversion")
     sha_path.write_text(fetch.sha256_file(st_path) + "\n")
     nodes, weights = cache.load_converted(replace(card, weights_sha256=pin))
-    from safetensors.numpy import load_file
     assert sha_path.read_text().strip() == pin == cache.weights_digest(load_file(str(st_path)))
     assert weights["w"].dtype == np.float32

@@ -199,6 +199,11 @@ def _const_from_attr(node: GraphNode) -> np.ndarray | None:
     return None
 
 
+def _const_value(node: GraphNode, weights: dict[str, np.ndarray]) -> np.ndarray | None:
+    """Value of a ``Const`` node: from the weight shards, else inlined in its attr (or None)."""
+    return weights[node.name] if node.name in weights else _const_from_attr(node)
+
+
 _CONV_OPS = ("Conv2D", "_FusedConv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")
 
 
@@ -214,9 +219,7 @@ def fold_pads(nodes: list[GraphNode], weights: dict[str, np.ndarray]) -> list[Gr
 
     def const(ref: tuple[str, int]) -> np.ndarray | None:
         c = by_name.get(ref[0])
-        if c is None or c.op != "Const":
-            return None
-        return weights[c.name] if c.name in weights else _const_from_attr(c)
+        return _const_value(c, weights) if c is not None and c.op == "Const" else None
 
     def zero_pad(node: GraphNode | None, spatial: tuple[int, int]) -> tuple[int, ...] | None:
         """(pt, pb, pl, pr) of a zero pad of only the axes ``spatial``, else None."""
@@ -235,9 +238,9 @@ def fold_pads(nodes: list[GraphNode], weights: dict[str, np.ndarray]) -> list[Gr
         if n.op in _CONV_OPS and n.inputs and n.inputs[0][1] == 0 and n.attr.get("padding") == "VALID":
             src = by_name.get(n.inputs[0][0])
             new_input, pads = None, zero_pad(src, (1, 2))
-            if pads is not None:
+            if pads is not None:  # Pad(NHWC) -> conv
                 new_input = src.inputs[0]
-            elif src is not None and src.op == "Transpose" and len(src.inputs) == 2:
+            elif src is not None and src.op == "Transpose" and len(src.inputs) == 2:  # ONNX style
                 perm = const(src.inputs[1])
                 pad_node = by_name.get(src.inputs[0][0])
                 if perm is not None and perm.tolist() == [0, 2, 3, 1] and src.inputs[0][1] == 0:
@@ -248,7 +251,7 @@ def fold_pads(nodes: list[GraphNode], weights: dict[str, np.ndarray]) -> list[Gr
                             by_name[moved.name] = moved
                             out.append(moved)
                         new_input = (moved.name, 0)
-            if new_input is not None and pads is not None:
+            if new_input is not None:
                 pt, pb, pl, pr = pads
                 attr = dict(n.attr, padding="EXPLICIT", explicit_paddings=[0, 0, pt, pb, pl, pr, 0, 0])
                 n = GraphNode(n.name, n.op, (new_input,) + n.inputs[1:], attr)
@@ -363,9 +366,7 @@ class TFJSGraph(TFJSOps, nn.Module):
         return order
 
     def _const_array(self, node: GraphNode) -> np.ndarray:
-        if node.name in self._weights:
-            return self._weights[node.name]
-        arr = _const_from_attr(node)
+        arr = _const_value(node, self._weights)
         if arr is None:
             raise PosekitError(f"{self.source}[{node.name}]: constant has no value in the weights")
         return arr

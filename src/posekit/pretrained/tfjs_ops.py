@@ -158,7 +158,17 @@ class TFJSOps:
         else:
             wt = w.permute(3, 2, 0, 1)
             groups = 1
-        wkey = self._new_buffer(node, "w", wt.contiguous(memory_format=torch.channels_last))
+        strides = node.attr.get("strides", [1, 1, 1, 1])
+        dil = node.attr.get("dilations", [1, 1, 1, 1])
+        sh, sw, dh, dw = strides[1], strides[2], dil[1], dil[2]
+        padding = node.attr.get("padding", "VALID")
+        explicit = node.attr.get("explicit_paddings", [])
+        # a 1x1 convolution of an NHWC tensor is a matrix product over C: one GEMM with a
+        # (Cout, Cin) weight, no layout juggling and no slow non-oneDNN path on small maps
+        # (measured 5-10% faster end to end on MoveNet/MultiPose than the convolution kernel)
+        pointwise = (kh, kw, sh, sw, groups) == (1, 1, 1, 1, 1) and padding != "EXPLICIT"
+        wt = wt.reshape(wt.shape[0], wt.shape[1]) if pointwise else wt.contiguous(memory_format=torch.channels_last)
+        wkey = self._new_buffer(node, "w", wt)
         ops = list(node.attr.get("fused_ops", [])) if fused else []
         bkey = None
         if "BiasAdd" in ops:
@@ -167,23 +177,13 @@ class TFJSOps:
             raise PosekitError(f"{self.source}[{node.name}]: fused batch norm is not supported")
         act = self._activation(node, ops)
         extra_idx = 3 if "Prelu" in ops else None
-        strides = node.attr.get("strides", [1, 1, 1, 1])
-        dil = node.attr.get("dilations", [1, 1, 1, 1])
-        sh, sw, dh, dw = strides[1], strides[2], dil[1], dil[2]
-        padding = node.attr.get("padding", "VALID")
-        explicit = node.attr.get("explicit_paddings", [])
-
-        pointwise = (kh, kw, sh, sw, groups) == (1, 1, 1, 1, 1) and padding != "EXPLICIT"
 
         def run(x: torch.Tensor, *rest: torch.Tensor) -> list[torch.Tensor]:
             x = x.float() if not x.is_floating_point() else x
             extra = rest[0] if rest else None
-            if pointwise:  # a 1x1 convolution of an NHWC tensor is a matrix product over C: one
-                # GEMM, no layout juggling (and no slow non-oneDNN path on small maps). Measured
-                # 5-10% faster end to end on MoveNet/MultiPose than the convolution kernel.
-                wm = getattr(self, wkey)
-                y = F.linear(x, wm.reshape(wm.shape[0], wm.shape[1]), getattr(self, bkey) if bkey else None)
-                return [act(y, extra)]
+            b = getattr(self, bkey) if bkey else None
+            if pointwise:
+                return [act(F.linear(x, getattr(self, wkey), b), extra)]
             H, W = x.shape[1], x.shape[2]
             if padding == "SAME":
                 pt, pb = same_padding(H, kh, sh, dh)
@@ -199,7 +199,6 @@ class TFJSOps:
                 x = F.pad(x, (0, 0, pl, pr, pt, pb))
                 pad = (0, 0)
             xv = _nhwc_to_view(x.contiguous())  # channels_last for the oneDNN kernels
-            b = getattr(self, bkey) if bkey else None
             y = F.conv2d(xv, getattr(self, wkey), b, (sh, sw), pad, (dh, dw), groups)
             y = _view_to_nhwc(y)
             return [act(y, extra)]
