@@ -1,8 +1,9 @@
-"""Learning, proved (CI size): SimpleBaseline R18 at 128x96 on synthetic figures, 120 steps of
-batch 16 without augmentation, must beat chance level (the training set's mean pose given to
-every held-out person) on the strict metrics: torso-normalised PCK@0.2 and box-normalised
-PCK@0.05, each by 0.1. (At 64x64 after 48 steps, box PCK@0.2 was 0.77 but the mean pose alone
-scores 0.78: that bar proved nothing.) The 5-minute figure comes from
+"""Learning, proved (CI size): the synthetic_sb_r18 preset's model (SimpleBaseline R18 at
+128x96 with skips) on synthetic figures, 120 steps of batch 16 without augmentation, must reach
+torso-normalised PCK@0.2 >= 0.70 and box-normalised PCK@0.05 >= 0.55 on held-out scenes, and
+beat chance level (the training set's mean pose given to every held-out person, ~0.21 and
+~0.10) on both by 0.3. Measured here: 0.817 and 0.685 in 83 s. (Box-normalised PCK@0.2 is no
+bar: the mean pose alone scores ~0.79 on it.) The 5-minute figure comes from
 benchmarks/learning_curve.py."""
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def test_small_model_learns_synthetic_figures(tmp_path):
     baseline = mean_pose_baseline(train_crops, build_eval_set(cfg, COCO17), COCO17)
 
     print(f"\ntrained ({result.seconds:.0f} s): {final}\nmean-pose baseline: {baseline}")
-    # Box-normalised PCK@0.2 is lenient on centred crops (the mean pose alone scores ~0.78),
-    # so the bars are on the strict metrics, relative to chance level.
-    assert final["pck@0.2_torso"] >= baseline["pck@0.2_torso"] + 0.1, (final, baseline)
-    assert final["pck@0.05_bbox"] >= baseline["pck@0.05_bbox"] + 0.1, (final, baseline)
+    # Box-normalised PCK@0.2 is lenient on centred crops (the mean pose alone scores ~0.79),
+    # so the bars are on the strict metrics, absolute and relative to chance level.
+    assert final["pck@0.2_torso"] >= 0.70, (final, baseline)
+    assert final["pck@0.05_bbox"] >= 0.55, (final, baseline)
+    assert final["pck@0.2_torso"] >= baseline["pck@0.2_torso"] + 0.3, (final, baseline)
+    assert final["pck@0.05_bbox"] >= baseline["pck@0.05_bbox"] + 0.3, (final, baseline)

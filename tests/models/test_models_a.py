@@ -221,3 +221,25 @@ def test_prm_is_deterministic_in_eval_and_stochastic_in_train() -> None:
     assert pool(y).shape == (1, 1, 13, 13)
     outs = {tuple(pool(y).flatten().tolist()) for _ in range(8)}
     assert len(outs) > 1
+
+
+def test_simple_baseline_skips_feed_the_trunk_features_to_the_head() -> None:
+    """``skips=True`` (not in the paper): C4/C3/C2 reach the output through 1x1 laterals, so
+    the gradient reaches C2 directly; without skips, the paper's layout has no such path."""
+    torch.manual_seed(0)
+    plain = simple_baseline.MODELS["simple_baseline_r18"](num_keypoints=3, deconv_channels=16)
+    skip = simple_baseline.MODELS["simple_baseline_r18"](num_keypoints=3, deconv_channels=16, skips=True)
+    assert not any(k.startswith("skips.") for k in plain.state_dict())
+    assert [m[0].in_channels for m in skip.skips] == [256, 128, 64]
+    # same trunk and head, so the only difference is the laterals
+    assert count_params(skip) - count_params(plain) == sum(c * 16 + 2 * 16 for c in (256, 128, 64))
+    x = torch.randn(2, 3, 64, 64)
+    out = skip(x)
+    assert out.shape == (2, 3, 16, 16)
+    # zeroing the laterals' BN scale and shift gives back the plain path exactly
+    skip.load_state_dict(plain.state_dict(), strict=False)
+    for lat in skip.skips:
+        torch.nn.init.zeros_(lat[1].weight)
+        torch.nn.init.zeros_(lat[1].bias)
+    skip.eval(), plain.eval()
+    torch.testing.assert_close(skip(x), plain(x))

@@ -37,13 +37,18 @@ class SimpleBaseline(nn.Module):
     stride = 4
 
     def __init__(self, depth: int = 50, num_keypoints: int = 17,
-                 input_size: tuple[int, int] = (256, 192), deconv_channels: int = 256) -> None:
+                 input_size: tuple[int, int] = (256, 192), deconv_channels: int = 256,
+                 skips: bool = False) -> None:
         super().__init__()
         self.default_input_size = tuple(input_size)
         self.num_keypoints = num_keypoints
         self.backbone = ResNet(depth)
         self.deconv = deconv_layers(self.backbone.channels[-1], deconv_channels)
         self.final = nn.Conv2d(deconv_channels, num_keypoints, 1)
+        # lateral 1x1 conv + BN from C4, C3, C2 (the sizes of deconvolutions 1, 2, 3)
+        self.skips = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, deconv_channels, 1, bias=False), nn.BatchNorm2d(deconv_channels))
+            for c in reversed(self.backbone.channels[:-1])) if skips else None
         for m in self.deconv.modules():
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.normal_(m.weight, std=0.001)
@@ -51,18 +56,24 @@ class SimpleBaseline(nn.Module):
         nn.init.zeros_(self.final.bias)
 
     def forward(self, images: Tensor) -> Tensor:
-        c5 = self.backbone(images)[-1]
-        return self.final(self.deconv(c5))
+        feats = self.backbone(images)
+        if self.skips is None:
+            return self.final(self.deconv(feats[-1]))
+        x = feats[-1]
+        for i, lateral in enumerate(self.skips):
+            x = self.deconv[3 * i: 3 * i + 3](x) + lateral(feats[-2 - i])
+        return self.final(x)
 
 
 def _builder(depth: int) -> Callable[..., SimpleBaseline]:
     def build(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192),
-              deconv_channels: int = 256) -> SimpleBaseline:
+              deconv_channels: int = 256, skips: bool = False) -> SimpleBaseline:
         return SimpleBaseline(depth, num_keypoints=num_keypoints, input_size=input_size,
-                              deconv_channels=deconv_channels)
+                              deconv_channels=deconv_channels, skips=skips)
     build.__name__ = f"simple_baseline_r{depth}"
     build.__doc__ = (f"SimpleBaseline with a ResNet-{depth} trunk (Xiao et al., ECCV 2018); "
-                     "``deconv_channels`` is the width of the three deconvolutions (256 in the paper).")
+                     "``deconv_channels`` is the width of the three deconvolutions (256 in the paper); "
+                     "``skips=True`` adds the trunk's C4/C3/C2 features to them (not in the paper).")
     return build
 
 
