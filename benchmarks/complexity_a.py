@@ -19,7 +19,40 @@ import torch
 from torch import nn
 
 from posekit.models import cpm, cpn, deeppose, hourglass, jain2013, mspn, prm, simple_baseline
+from posekit.models.blocks import Bottleneck
 from posekit.models.complexity import count_macs, count_params
+
+
+class _Subsample(nn.Module):
+    """Shortcut of a strided unit whose width does not change (TF-slim's ``subsample``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, ::2, ::2]
+
+
+def cpn_r50_slim_trunk(**kw) -> nn.Module:
+    """CPN-R50 with the trunk laid out as TF-slim's stock ``resnet_v1_50``: each of blocks 1-3
+    downsamples in its *last* unit (stride in the 3x3, subsampled identity shortcut) instead of
+    the first unit of the next block, so the next block's first unit (and its projection) runs
+    at the lower resolution. Same units, same parameters, less compute. C2..C5 are still taken
+    at strides 4..32 (C2 before block 1's strided unit). Only for counting: tf-cpn's own
+    ``resnet50`` downsamples in the first unit, as ``posekit.models.cpn`` does."""
+    model = cpn.cpn_r50(**kw)
+    dev = next(model.parameters()).device
+    counts, planes, cin, stages = (3, 4, 6, 3), (64, 128, 256, 512), 64, []
+    carry = None                                   # the strided last unit of the previous block
+    for i, (n, p) in enumerate(zip(counts, planes)):
+        units = [carry] if carry is not None else []
+        for j in range(n - (1 if i < 3 else 0)):
+            units.append(Bottleneck(cin, p, 1))
+            cin = p * Bottleneck.expansion
+        stages.append(nn.Sequential(*units))
+        if i < 3:
+            carry = Bottleneck(cin, p, 2)
+            carry.downsample = _Subsample()
+    bb = model.backbone
+    bb.layer1, bb.layer2, bb.layer3, bb.layer4 = (s.to(dev) for s in stages)
+    return model
 
 # (zoo name, builder, input (H, W), keypoints, paper params M, paper GMACs)
 ROWS: list[tuple[str, Callable[..., nn.Module], tuple[int, int], int,
@@ -48,6 +81,7 @@ ROWS: list[tuple[str, Callable[..., nn.Module], tuple[int, int], int,
     ("simple_baseline_r152", simple_baseline.MODELS["simple_baseline_r152"], (384, 288), 17,
      68.6, 35.6),
     ("cpn_r50", cpn.cpn_r50, (256, 192), 17, 27.0, 6.2),
+    ("cpn_r50 (TF-slim resnet_v1_50 trunk layout)", cpn_r50_slim_trunk, (256, 192), 17, 27.0, 6.2),
     ("mspn_2stg", mspn.mspn_2stg, (256, 192), 17, None, None),
     ("mspn", mspn.mspn, (256, 192), 17, None, None),
 ]
