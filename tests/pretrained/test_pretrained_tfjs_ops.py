@@ -426,3 +426,17 @@ def test_supported_ops_cover_the_shipped_graphs():
               "PadV2", "Cast", "Identity", "Const", "Placeholder", "DepthToSpace", "LeakyRelu", "Transpose",
               "SplitV", "StridedSlice", "Shape", "Pack", "Unpack", "GatherNd", "ArgMax", "TopKV2"}
     assert needed <= set(SUPPORTED_OPS)
+
+
+@pytest.mark.parametrize("pads", [(0, 1, 0, 1), (1, 2, 3, 0), (2, 2, 1, 1), (0, 0, 0, 3)])
+@pytest.mark.parametrize("value", [0.0, float("-inf")])
+def test_pad_nhwc_equals_f_pad_and_keeps_gradients(pads, value) -> None:
+    from posekit.pretrained.tfjs_ops import pad_nhwc
+    pt, pb, pl, pr = pads
+    x = torch.randn(2, 5, 7, 3, requires_grad=True)
+    ref = torch.nn.functional.pad(x, (0, 0, pl, pr, pt, pb), value=value)
+    out = pad_nhwc(x, pt, pb, pl, pr, value)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    out[..., pt:pt + 5, pl:pl + 7, :].sum().backward()
+    torch.testing.assert_close(x.grad, torch.ones_like(x))

@@ -74,11 +74,14 @@ def decode_multipose(center: torch.Tensor, heatmap: torch.Tensor, regress: torch
 
     gy = torch.arange(h, dtype=torch.float32, device=hm.device).view(1, 1, 1, h, 1)
     gx = torch.arange(w, dtype=torch.float32, device=hm.device).view(1, 1, 1, 1, w)
-    d2 = (gy - ry[..., None, None]) ** 2 + (gx - rx[..., None, None]) ** 2   # (B, N, K, h, w)
-    weighted = hm[:, None] * torch.exp(-d2 / (spread * min(h, w)))
-    inside = ((gy >= y0[..., None, None, None]) & (gy < y1[..., None, None, None])
-              & (gx >= x0[..., None, None, None]) & (gx < x1[..., None, None, None]))
-    weighted = weighted * inside
+    # the weight exp(-d^2 / s) and the box mask are separable in y and x: two small factors
+    # (B, N, K, h, 1) and (B, N, K, 1, w), one product over the (B, N, K, h, w) maps
+    s = spread * min(h, w)
+    wy = torch.exp(-(gy - ry[..., None, None]) ** 2 / s) * ((gy >= y0[..., None, None, None])
+                                                           & (gy < y1[..., None, None, None]))
+    wx = torch.exp(-(gx - rx[..., None, None]) ** 2 / s) * ((gx >= x0[..., None, None, None])
+                                                           & (gx < x1[..., None, None, None]))
+    weighted = hm[:, None] * wy * wx                                          # (B, N, K, h, w)
     best = weighted.reshape(B, n, K, -1).argmax(-1)                          # (B, N, K)
     ky, kx = best // w, best % w
     # score: the graph reads the weighted map maxed over instances at the chosen cell

@@ -97,6 +97,25 @@ def resize_bilinear_tf(x: torch.Tensor, size: tuple[int, int], align_corners: bo
     return t + (b - t) * ly
 
 
+def pad_nhwc(x: torch.Tensor, pt: int, pb: int, pl: int, pr: int, value: float = 0.0) -> torch.Tensor:
+    """``F.pad(x, (0, 0, pl, pr, pt, pb), value=value)`` of an NHWC tensor ``(B, H, W, C)``,
+    writing each output element once: the border strips are filled and the interior copied,
+    where ``F.pad`` fills the whole padded map first (on MultiPose at 320x224 its five
+    asymmetric SAME pads took ~6.6 ms of a ~55 ms prediction under cProfile)."""
+    B, H, W, C = x.shape
+    out = x.new_empty((B, H + pt + pb, W + pl + pr, C))
+    if pt:
+        out[:, :pt].fill_(value)
+    if pb:
+        out[:, pt + H:].fill_(value)
+    if pl:
+        out[:, pt:pt + H, :pl].fill_(value)
+    if pr:
+        out[:, pt:pt + H, pl + W:].fill_(value)
+    out[:, pt:pt + H, pl:pl + W] = x
+    return out
+
+
 def _nhwc_to_view(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 3, 1, 2)
 
@@ -196,7 +215,7 @@ class TFJSOps:
                 pad = (pt, pl)
             else:  # TF puts the odd pixel bottom/right: pad explicitly, in NHWC so the padded
                 # tensor stays channels_last for the convolution kernel
-                x = F.pad(x, (0, 0, pl, pr, pt, pb))
+                x = pad_nhwc(x, pt, pb, pl, pr)
                 pad = (0, 0)
             xv = _nhwc_to_view(x.contiguous())  # channels_last for the oneDNN kernels
             y = F.conv2d(xv, getattr(self, wkey), b, (sh, sw), pad, (dh, dw), groups)
@@ -257,7 +276,7 @@ class TFJSOps:
                 # pad in NHWC so the pooled view is channels_last: CPU max-pooling of a
                 # channels-first copy was 8x slower (NanoDet's stem pool)
                 if pt or pb or pl or pr:
-                    x = F.pad(x, (0, 0, pl, pr, pt, pb), value=float("-inf"))
+                    x = pad_nhwc(x, pt, pb, pl, pr, float("-inf"))
                 y = F.max_pool2d(_nhwc_to_view(x.contiguous()), (kh, kw), (sh, sw))
             else:  # TF's SAME average excludes the padded cells from the count
                 xv = _nhwc_to_view(x)
