@@ -3,6 +3,7 @@
     python benchmarks/predict.py                       # all pipelines: AP table + latency table
     python benchmarks/predict.py --pipelines movenet-thunder multipose-512 --repeats 5
     python benchmarks/predict.py --no-speed            # accuracy only (seconds)
+    python benchmarks/predict.py --eager               # imported graphs without TorchScript traces (A/B)
 
 * Accuracy: COCO keypoint AP/AR on ``../shared/data/coco`` (4 images, 14 people) with
   ``posekit.metrics.coco_eval`` and, as a cross-check, pycocotools' COCOeval; an extra row runs
@@ -158,6 +159,16 @@ def plane(ap: float, ms: float) -> str:
             "faster, less accurate" if ms < 57 else "dominated by peer")
 
 
+def set_tracing(obj, enabled: bool, depth: int = 3) -> None:
+    """Switch ``trace`` on every PretrainedModel reachable from ``obj``'s attributes."""
+    from posekit.pretrained import PretrainedModel
+    if isinstance(obj, PretrainedModel):
+        obj.trace = enabled
+    elif depth and hasattr(obj, "__dict__") and not isinstance(obj, torch.nn.Module):
+        for v in vars(obj).values():
+            set_tracing(v, enabled, depth - 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pipelines", nargs="*", default=COCO_PIPELINES)
@@ -165,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eager", action="store_true",
+                    help="run the imported graphs eagerly (no per-shape TorchScript traces), for A/B")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     gt, imgs = load_coco()
@@ -181,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         # one pipeline at a time, alone in the process: interleaving models of different input
         # sizes thrashes oneDNN's primitive cache and inflates every figure
         p = build_predictor(name, args.device)
+        if args.eager:
+            set_tracing(p, False)
         rows = {name: accuracy(p, gt, imgs)}
         if name == "movenet-thunder":
             rows["movenet-thunder on the sample's detector boxes (extra row)"] = accuracy_given_boxes(p, gt, imgs)

@@ -19,6 +19,7 @@ from torch import nn
 from posekit.errors import PosekitError
 from posekit.pretrained.cards import CARDS, HeadSpec, ModelCard, Normalisation, get_card
 from posekit.pretrained.tfjs import TFJSGraph, import_graph
+from posekit.pretrained.traced import ShapeTraceCache
 
 __all__ = ["load_pretrained", "list_pretrained", "normalise", "PretrainedModel", "ModelCard",
            "HeadSpec", "Normalisation", "get_card", "import_graph", "TFJSGraph"]
@@ -30,20 +31,31 @@ class PretrainedModel(nn.Module):
     ``forward(images)``: ``images`` ``(B, 3, H, W)`` float32, already normalised per
     ``card.normalisation`` (channels in its ``channel_order``). Returns ``{head key: tensor}`` in
     ``card.heads`` order; 4-D heads are ``(B, C, h, w)``, other heads as the graph gives them.
+
+    ``trace=True`` (default): without autograd, the graph runs through one checked TorchScript
+    trace per input shape (:mod:`posekit.pretrained.traced`), the same kernels without the
+    Python loop over the nodes; ``trace=False`` always runs it eagerly.
     """
 
-    def __init__(self, graph: TFJSGraph, card: ModelCard) -> None:
+    def __init__(self, graph: TFJSGraph, card: ModelCard, trace: bool = True) -> None:
         super().__init__()
         self.graph = graph
         self.card = card
+        self.trace = trace
+        self._traces = ShapeTraceCache()
         self._nhwc_in = card.input_layout == "NHWC"
         self._keys = {h.node: h.key for h in card.heads}
+
+    def _apply(self, fn, *args, **kwargs):
+        # traces hold the tensors they were made with: drop them when the module moves or casts
+        self._traces.clear()
+        return super()._apply(fn, *args, **kwargs)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.dim() != 4 or images.shape[1] != 3:
             raise PosekitError(f"{self.card.name}: expected images (B, 3, H, W), got {tuple(images.shape)}")
         x = images.permute(0, 2, 3, 1) if self._nhwc_in else images
-        out = self.graph(x)
+        out = self._traces(self.graph, x) if self.trace else self.graph(x)
         res: dict[str, torch.Tensor] = {}
         for node, t in out.items():
             if t.dim() == 4 and self._nhwc_in:
