@@ -9,7 +9,7 @@ docs/predict.md).
 
 Safety. A trace bakes in every value that Python read while tracing: shapes (so there is one
 trace per input shape, dtype and device) and, if an op read tensor *values*, those values too.
-Each new trace is therefore checked against the eager graph on the tracing input and on a
+A shape is traced the second time it is seen. Each new trace is checked against the eager graph on the tracing input and on a
 second, different input of the same shape; on a mismatch (or any tracing error) the graph runs
 eagerly for that shape, with a warning. Traces are only used without autograd, and are dropped
 when the module moves (``.to()``), since they hold the buffers of the device they were made on.
@@ -46,13 +46,19 @@ def _second_input(x: torch.Tensor) -> torch.Tensor:
 
 
 class ShapeTraceCache:
-    """``cache(graph, x)`` -> ``graph(x)``, through a checked per-shape trace when possible."""
+    """``cache(graph, x)`` -> ``graph(x)``, through a checked per-shape trace when possible.
+
+    A shape is traced the second time it is seen (tracing and checking cost a few forward
+    passes, wasted on a shape that never comes back, e.g. a one-off image size or crop count).
+    """
 
     def __init__(self) -> None:
         self._fns: dict[tuple, Callable[[torch.Tensor], dict[str, torch.Tensor]]] = {}
+        self._seen: dict[tuple, int] = {}
 
     def clear(self) -> None:
         self._fns.clear()
+        self._seen.clear()
 
     def __call__(self, graph: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
         if (torch.is_grad_enabled() and x.requires_grad) or torch.jit.is_tracing():
@@ -60,6 +66,11 @@ class ShapeTraceCache:
         key = (tuple(x.shape), x.dtype, x.device, torch.is_inference_mode_enabled())
         fn = self._fns.get(key)
         if fn is None:
+            if self._seen.get(key, 0) < 1:
+                if len(self._seen) >= 4 * _MAX_SHAPES:
+                    self._seen.clear()
+                self._seen[key] = 1
+                return graph(x)
             if len(self._fns) >= _MAX_SHAPES:
                 self._fns.clear()
             fn = self._fns[key] = self._make(graph, x)
