@@ -93,6 +93,8 @@ def build_predictor(name: str | None = None, device: str | None = None, **overri
         cls: Callable = (MoveNetSingle if pose_name.startswith("movenet") else
                          EfficientPoseSingle if pose_name.startswith("efficientpose") else BlazePoseLandmarks)
         pm, pc = load_pretrained(pose_name, dev)
+        from posekit.device import default_crop_batch
+        opts.setdefault("max_batch", default_crop_batch(dev))
         predictor = TopDownPredictor(detector, cls(pm, pc), **opts)
     else:
         from posekit.pipelines.bottomup import BottomUpPredictor, MultiPoseModel, PoseNetModel

@@ -54,7 +54,8 @@ class TopDownPredictor:
         pose_nms: one of :data:`POSE_NMS_METHODS`; nms_threshold: its threshold (None = default).
         keypoint_threshold: keypoints scoring above it count in the instance score,
             ``box score * mean(those keypoint scores)`` (Xiao et al. 2018's rescoring).
-        max_batch: crops per forward pass.
+        max_batch: crops per forward pass (``build_predictor`` picks
+            :func:`posekit.device.default_crop_batch`: 1 on the CPU, 16 on a GPU).
         output_spec: remap keypoints to this spec (e.g. BlazePose-33 -> COCO-17).
     """
 

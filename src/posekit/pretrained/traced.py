@@ -9,7 +9,7 @@ docs/predict.md).
 
 Safety. A trace bakes in every value that Python read while tracing: shapes (so there is one
 trace per input shape, dtype and device) and, if an op read tensor *values*, those values too.
-A shape is traced the second time it is seen. Each new trace is checked against the eager graph on the tracing input and on a
+Only batches of one are traced, from the second time a shape is seen. Each new trace is checked against the eager graph on the tracing input and on a
 second, different input of the same shape; on a mismatch (or any tracing error) the graph runs
 eagerly for that shape, with a warning. Traces are only used without autograd, and are dropped
 when the module moves (``.to()``), since they hold the buffers of the device they were made on.
@@ -48,8 +48,11 @@ def _second_input(x: torch.Tensor) -> torch.Tensor:
 class ShapeTraceCache:
     """``cache(graph, x)`` -> ``graph(x)``, through a checked per-shape trace when possible.
 
-    A shape is traced the second time it is seen (tracing and checking cost a few forward
-    passes, wasted on a shape that never comes back, e.g. a one-off image size or crop count).
+    Only batches of one are traced: the Python loop costs the same per call whatever the batch,
+    so it matters for single images and crops (the latency path) and is amortised over a
+    batch, where tracing and checking (a few forward passes of the whole batch) would cost
+    more than they save. A shape is traced the second time it is seen, so that a one-off image
+    size does not pay for it either.
     """
 
     def __init__(self) -> None:
@@ -61,7 +64,7 @@ class ShapeTraceCache:
         self._seen.clear()
 
     def __call__(self, graph: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if (torch.is_grad_enabled() and x.requires_grad) or torch.jit.is_tracing():
+        if (torch.is_grad_enabled() and x.requires_grad) or torch.jit.is_tracing() or x.shape[0] != 1:
             return graph(x)
         key = (tuple(x.shape), x.dtype, x.device, torch.is_inference_mode_enabled())
         fn = self._fns.get(key)
