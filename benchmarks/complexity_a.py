@@ -43,7 +43,7 @@ def cpn_r50_slim_trunk(**kw) -> nn.Module:
     carry = None                                   # the strided last unit of the previous block
     for i, (n, p) in enumerate(zip(counts, planes)):
         units = [carry] if carry is not None else []
-        for j in range(n - (1 if i < 3 else 0)):
+        for _ in range(n - (1 if i < 3 else 0)):
             units.append(Bottleneck(cin, p, 1))
             cin = p * Bottleneck.expansion
         stages.append(nn.Sequential(*units))

@@ -68,7 +68,7 @@ def build_predictor(name: str | None = None, device: str | None = None, **overri
     """Build the named pipeline (``None`` = :data:`DEFAULT_PIPELINE`) on ``device`` (resolved by
     :func:`posekit.device.resolve_device`). ``overrides`` go to the predictor / model
     constructors (e.g. ``pose_nms="rmpe"``, ``padding=1.3``, ``score_threshold=0.2``)."""
-    from posekit.device import resolve_device
+    from posekit.device import default_crop_batch, resolve_device
     from posekit.errors import PosekitError
     from posekit.pretrained import load_pretrained
 
@@ -93,7 +93,6 @@ def build_predictor(name: str | None = None, device: str | None = None, **overri
         cls: Callable = (MoveNetSingle if pose_name.startswith("movenet") else
                          EfficientPoseSingle if pose_name.startswith("efficientpose") else BlazePoseLandmarks)
         pm, pc = load_pretrained(pose_name, dev)
-        from posekit.device import default_crop_batch
         opts.setdefault("max_batch", default_crop_batch(dev))
         predictor = TopDownPredictor(detector, cls(pm, pc), **opts)
     else:

@@ -56,6 +56,18 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tupl
     return total // 2, total - total // 2
 
 
+def spatial_pads(x: torch.Tensor, padding: str, kernel: tuple[int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int] = (1, 1), explicit: list[int] | None = None) -> tuple[int, int, int, int]:
+    """``(top, bottom, left, right)`` padding of an NHWC tensor for a TF conv/pool ``padding``
+    (``"SAME"``, ``"VALID"`` or ``"EXPLICIT"`` with TF's 8-value ``explicit_paddings``)."""
+    if padding == "SAME":
+        return (*same_padding(x.shape[1], kernel[0], stride[0], dilation[0]),
+                *same_padding(x.shape[2], kernel[1], stride[1], dilation[1]))
+    if padding == "EXPLICIT":
+        return tuple(explicit[2:6])
+    return 0, 0, 0, 0
+
+
 def _resize_taps(in_size: int, out_size: int, align_corners: bool, half_pixel: bool,
                  device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lower index, upper index and lerp weight of each output pixel, as in TF's resize kernel."""
@@ -203,14 +215,7 @@ class TFJSOps:
             b = getattr(self, bkey) if bkey else None
             if pointwise:
                 return [act(F.linear(x, getattr(self, wkey), b), extra)]
-            H, W = x.shape[1], x.shape[2]
-            if padding == "SAME":
-                pt, pb = same_padding(H, kh, sh, dh)
-                pl, pr = same_padding(W, kw, sw, dw)
-            elif padding == "EXPLICIT":
-                pt, pb, pl, pr = explicit[2], explicit[3], explicit[4], explicit[5]
-            else:
-                pt = pb = pl = pr = 0
+            pt, pb, pl, pr = spatial_pads(x, padding, (kh, kw), (sh, sw), (dh, dw), explicit)
             if pt == pb and pl == pr:
                 pad = (pt, pl)
             else:  # TF puts the odd pixel bottom/right: pad explicitly, in NHWC so the padded
@@ -267,11 +272,7 @@ class TFJSOps:
         padding = n.attr.get("padding", "VALID")
 
         def run(x: torch.Tensor) -> list[torch.Tensor]:
-            if padding == "SAME":
-                pt, pb = same_padding(x.shape[1], kh, sh)
-                pl, pr = same_padding(x.shape[2], kw, sw)
-            else:
-                pt = pb = pl = pr = 0
+            pt, pb, pl, pr = spatial_pads(x, padding, (kh, kw), (sh, sw))
             if kind == "max":
                 # pad in NHWC so the pooled view is channels_last: CPU max-pooling of a
                 # channels-first copy was 8x slower (NanoDet's stem pool)
