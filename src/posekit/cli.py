@@ -2,7 +2,9 @@
 
 Each module in ``posekit.commands`` exposes ``register(subparsers)``, which adds its parsers
 with ``set_defaults(func=...)``; the function takes the parsed args and returns an exit code.
-Errors derived from :class:`posekit.errors.PosekitError` become one line on stderr and exit 1.
+Any error a command raises becomes one line on stderr and exit code 1: a
+:class:`posekit.errors.PosekitError` is the message itself; any other exception is named with its
+type and a hint to re-run with ``-v``, which prints the traceback.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from posekit import __version__
-from posekit.commands import data, predict, train
+from posekit.commands import data, models, predict, train
 from posekit.commands import eval as eval_
 from posekit.errors import PosekitError
 
 # Command groups, in the order ``posekit --help`` lists them. Heavy imports (torch) happen
 # inside each command's run function, so ``posekit --help`` stays fast.
-COMMAND_GROUPS = (data, eval_, train, predict)
+COMMAND_GROUPS = (data, eval_, train, predict, models)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +45,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"posekit {args.command}: interrupted", file=sys.stderr)
+        return 130
     except PosekitError as e:
+        if args.verbose:
+            traceback.print_exc()
         print(f"posekit {args.command}: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("posekit: interrupted", file=sys.stderr)
-        return 130
+    except Exception as e:  # noqa: BLE001 - the CLI's last line of defence: one line, not a traceback
+        if args.verbose:
+            traceback.print_exc()
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        print(f"posekit {args.command}: error: {type(e).__name__}: {first}"
+              + ("" if args.verbose else " (run with -v for the traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

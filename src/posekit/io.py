@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,43 @@ def list_inputs(paths: list[str | Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
+    that a reader never sees half a file and an interrupted write leaves the old file intact."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DataError(p, f"cannot write ({e.strerror or e})") from None
+
+
+def output_dir(path: str | Path) -> Path:
+    """Make sure ``path`` is a folder we can write into (creating it and its parents) and return
+    it. An existing *file* there, or a folder that cannot be created or written, raises
+    DataError naming the path, never a traceback."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise DataError(p, "--out must be a folder, but a file of that name exists")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(p, f"cannot create the output folder ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise DataError(p, "the output folder is not writable")
+    return p
+
+
+def output_file(path: str | Path) -> Path:
+    """Check that a file can be written at ``path`` (its parent folder is created) and return
+    it. A folder at that path, or a parent that cannot be created or written, raises DataError.
+    Overwriting an existing *file* is allowed: the caller was asked to write exactly this path."""
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(p, "is a folder; give a file name")
+    output_dir(p.parent if str(p.parent) else ".")
+    return p

@@ -1,4 +1,4 @@
-"""``posekit predict PATH...`` (poses on images, folders, videos) and ``posekit models``.
+"""``posekit predict PATH...``: poses on images, folders and videos.
 
 ``predict`` writes one overlay per image (``DIR/<stem>.jpg``; a video gives
 ``DIR/<stem>_pose.mp4``) and ``DIR/results.json``, a COCO results list (``category_id`` 1,
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
-    """Add the ``predict`` and ``models`` parsers."""
+    """Add the ``predict`` parser."""
     from posekit.pipelines.registry import DEFAULT_PIPELINE, FAST_PIPELINE, PIPELINES
     p = subparsers.add_parser(
         "predict", help="predict poses on images, folders or videos",
@@ -40,11 +40,6 @@ def register(subparsers) -> None:
     p.add_argument("--no-overlays", action="store_true", help="write results.json only")
     p.set_defaults(func=run_predict)
 
-    m = subparsers.add_parser("models", help="list the model zoo, the pretrained models and the pipelines",
-                              description="List the model zoo, each pretrained model's card, and the "
-                                          "prediction pipelines, optionally filtered by a shell pattern.")
-    m.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'hrnet*' or '*movenet*'")
-    m.set_defaults(func=run_models)
 
 
 def _image_ids(gt_path: str | None) -> dict[str, int]:
@@ -139,33 +134,3 @@ def _video(path: Path, out: Path, handle, no_overlays: bool, iter_video, bar) ->
     finally:
         if writer is not None:
             writer.release()
-
-
-def run_models(args: argparse.Namespace) -> int:
-    import fnmatch
-
-    from posekit.pipelines.registry import DEFAULT_PIPELINE, FAST_PIPELINE, PIPELINES
-    from posekit.pretrained.cards import CARDS
-
-    pat = args.pattern
-    from posekit.models.zoo import list_models  # imports torch: only here
-    zoo = list_models(pat)
-    print(f"Model zoo (architectures to train; posekit.models.create): {len(zoo)}")
-    for name in zoo:
-        print(f"  {name}")
-    cards = [c for n, c in sorted(CARDS.items()) if fnmatch.fnmatch(n, pat)]
-    print(f"\nPretrained models (posekit.pretrained.load_pretrained): {len(cards)}")
-    for c in cards:
-        w, h = c.input_size
-        print(f"  {c.name}")
-        print(f"    task {c.task}; keypoints {c.spec or '-'}; input {w}x{h} {c.input_layout}; "
-              f"normalisation: {c.normalisation.description}")
-        print(f"    source {c.source_package}@{c.source_version} {c.source_file}; license {c.license}")
-        print(f"    heads: {', '.join(f'{hd.key} {hd.shape}' for hd in c.heads)}")
-        print(f"    cite: {c.citation}")
-    pipes = [p for n, p in PIPELINES.items() if fnmatch.fnmatch(n, pat)]
-    print(f"\nPrediction pipelines (posekit predict --model NAME): {len(pipes)}")
-    for p in pipes:
-        tag = " [default]" if p.name == DEFAULT_PIPELINE else " [fast]" if p.name == FAST_PIPELINE else ""
-        print(f"  {p.name}{tag}: {p.summary}")
-    return 0
