@@ -301,7 +301,7 @@ def test_lsp_original_layout_invisible_flag(tmp_path):
     assert [r.file_name for r in recs] == ["im0001.jpg", "im0002.jpg", "im0003.jpg"]
     assert [(r.width, r.height) for r in recs] == [(120, 100), (120, 101), (120, 102)]
     assert recs[0].spec is LSP14 and recs[0].extra == {"release": "lsp"}
-    np.testing.assert_allclose(recs[1].keypoints[0, :, :2], xy[1], rtol=1e-6)
+    np.testing.assert_allclose(recs[1].keypoints[0, :, :2], xy[1] - 1, rtol=1e-6)   # 1-based
     v = recs[0].keypoints[0, :, 2]
     assert v[2] == 1 and v[5] == 1 and (np.delete(v, [2, 5]) == 2).all()   # 1 = invisible -> occluded
     assert (recs[1].keypoints[0, :, 2] == 2).all()
@@ -317,10 +317,10 @@ def test_lsp_extended_layout_visible_flag(tmp_path):
     recs = read_annotations(path)   # no image folder -> sizes estimated
     assert len(recs) == 4 and recs[0].file_name == "im00001.jpg"
     assert recs[0].extra == {"release": "lspet", "size_estimated": True}
-    np.testing.assert_allclose(recs[3].keypoints[0, :, :2], xy[3], rtol=1e-6)
+    np.testing.assert_allclose(recs[3].keypoints[0, :, :2], xy[3] - 1, rtol=1e-6)   # 1-based
     v = recs[3].keypoints[0, :, 2]
     assert v[0] == 1 and v[13] == 1 and (v[1:13] == 2).all()                   # 1 = visible
-    assert recs[0].width == math.ceil(xy[0, :, 0].max() + 1)
+    assert recs[0].width == math.ceil(xy[0, :, 0].max())      # ceil(max + 1) of 0-based points
     write_coco(recs, tmp_path / "lspet.json")
     assert_records_equal(recs, read_annotations(tmp_path / "lspet.json"))
 
@@ -373,12 +373,12 @@ def test_flic_examples_mat(tmp_path):
     a, b = read_annotations(path)
     assert a.spec is FLIC11 and (a.width, a.height) == (720, 480) and a.file_name == "movie-00000.jpg"
     # slot mapping: FLIC11 joint k comes from coords column FLIC_SLOTS[k]
-    np.testing.assert_allclose(a.keypoints[0, :, 0], coords[0, 0, FLIC_SLOTS])
-    assert a.keypoints[0, FLIC11.index("right_hip"), 1] == 209      # slot 9
-    assert a.keypoints[0, FLIC11.index("nose"), 1] == 216           # slot 16
+    np.testing.assert_allclose(a.keypoints[0, :, 0], coords[0, 0, FLIC_SLOTS] - 1)   # 1-based
+    assert a.keypoints[0, FLIC11.index("right_hip"), 1] == 208      # slot 9: 209 - 1
+    assert a.keypoints[0, FLIC11.index("nose"), 1] == 215           # slot 16: 216 - 1
     np.testing.assert_array_equal(b.keypoints[0, FLIC11.index("nose")], 0)   # NaN -> unlabelled
     assert (a.keypoints[0, :, 2] == 2).all()
-    assert a.extra == {"torso_box": [10.0, 20.0, 30.0, 40.0], "is_train": True, "is_test": False}
+    assert a.extra == {"torso_box": [9.0, 19.0, 29.0, 39.0], "is_train": True, "is_test": False}
     write_coco([a, b], tmp_path / "flic.json")
     assert_records_equal([a, b], read_annotations(tmp_path / "flic.json"))
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from posekit.commands import eval as eval_cmd
+from posekit.data.formats import read_mpii_json
 from posekit.errors import DataError
 
 
@@ -37,11 +38,11 @@ def coco_files(shared_data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mpii_files(shared_data, tmp_path_factory):
+    """The MPII sample and its ground truth as predictions, in posekit's frame: the reader's
+    0-based float32 values (the file is 1-based), written exactly."""
     gt_path = shared_data / "mpii" / "test_mpii.json"
-    gt = json.loads(gt_path.read_text())
-    preds = [{"file_name": e["image"], "score": 1.0,
-              "keypoints": [[x, y, float(v)] for (x, y), v in zip(e["joints"], e["joints_vis"])]}
-             for e in gt]
+    preds = [{"file_name": r.file_name, "score": 1.0, "keypoints": r.keypoints[0].tolist()}
+             for r in read_mpii_json(gt_path)]
     out = tmp_path_factory.mktemp("mpii_cli") / "pred.json"
     out.write_text(json.dumps(preds))
     return gt_path, out
@@ -119,9 +120,18 @@ def test_unknown_image_names_the_file_and_index(coco_files, tmp_path):
 def test_wrong_keypoint_count(coco_files, tmp_path):
     gt, _ = coco_files
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"image_id": 785, "keypoints": [0.0] * 48, "score": 1.0}]))
-    with pytest.raises(DataError, match=r"\[0\].*51"):
+    bad.write_text(json.dumps([{"image_id": 785, "keypoints": [0.0] * 50, "score": 1.0}]))
+    with pytest.raises(DataError, match=r"\[0\].*50 keypoint numbers fit no known .*51"):
         run([str(gt), str(bad), "--metric", "pdj"])
+    # 42 = 14 x 3 fits three specs: the error asks which
+    bad.write_text(json.dumps([{"image_id": 785, "keypoints": [0.0] * 42, "score": 1.0}]))
+    with pytest.raises(DataError, match=r"aic14.*crowdpose14.*--remap"):
+        run([str(gt), str(bad), "--metric", "pdj"])
+    # named explicitly, each prediction must fit the named spec
+    bad.write_text(json.dumps([{"image_id": 785, "keypoints": [0.0] * 42, "score": 1.0},
+                               {"image_id": 785, "keypoints": [0.0] * 51, "score": 1.0}]))
+    with pytest.raises(DataError, match=r"bad\.json\[1\]: 51 keypoint numbers; crowdpose14 needs 42"):
+        run([str(gt), str(bad), "--metric", "pdj", "--remap", "crowdpose14"])
 
 
 def test_pckh_needs_head_information(coco_files):

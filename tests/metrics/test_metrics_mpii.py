@@ -64,5 +64,7 @@ def test_ground_truth_as_prediction_is_perfect():
 
 def test_no_predictions():
     g = _pose({0: (0, 0)}, 2)
-    r = mpii_map([MPIIImage(g[None], np.array([10.0]), np.zeros((0, 16, 3)))], MPII16)
-    assert r.per_joint[0] == 0.0
+    images = [MPIIImage(g[None], np.array([10.0]), np.zeros((0, 16, 3)))]
+    # officially an image without predictions is not counted at all: no ground truth -> NaN
+    assert np.isnan(mpii_map(images, MPII16).per_joint[0])
+    assert mpii_map(images, MPII16, count_one_sided_images=True).per_joint[0] == 0.0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from posekit.metrics import (
-    PCKResult, bbox_size, head_segment_size, head_size, mpii_summary, pck, pck_auc, pck_curve, pckh,
-    torso_size,
+    PCKResult, bbox_size, head_segment_size, head_size, mpii_summary, pck, pck_auc, pck_auc_mmpose,
+    pck_curve, pckh, torso_size,
 )
 from posekit.skeleton import COCO17, MPII16
 
@@ -87,6 +87,26 @@ def test_curve_and_auc():
     # trapezoid over 0, 0.01, ..., 0.5: 0 up to 0.24, 1 from 0.25 -> (0.005 + 0.25) / 0.5
     assert pck_auc(pred, gt, np.array([10.0])) == pytest.approx(0.51)
     assert pck_auc(gt, gt, np.array([10.0])) == pytest.approx(1.0)
+
+
+def test_auc_mmpose_hand_computed():
+    """MMPose's AUC: mean over t = 0, 0.05, ..., 0.95 of its PCK (d / ref < t, strictly; joints
+    averaged unweighted). Person 0: joint A at 0.25 (= t at i = 5, counted wrong there), joint
+    B at 0; person 1: joint A at 0, joint B unlabelled. Of the 20 thresholds, 0.25 < t holds
+    14 times and 0 < t 19 times, so A scores (14 + 19) / 2 / 20 = 33/40 and B 19/20; MMPose's
+    AUC = (33/40 + 38/40) / 2 = 71/80. Weighting by joint count would give (14 + 19 + 19) / 60."""
+    gt = np.array([[[0, 0, 2], [50, 0, 2]], [[0, 0, 2], [0, 0, 0]]], dtype=np.float64)
+    pred = gt.copy()
+    pred[0, 0, 0] += 2.5                                   # 0.25 of the reference 10
+    ref = np.array([10.0, 10.0])
+    assert pck_auc_mmpose(pred, gt, ref) == pytest.approx(71 / 80, abs=1e-15)
+    assert pck_auc_mmpose(gt, gt, ref) == pytest.approx(0.95, abs=1e-15)   # t = 0 never passes
+    # MMPose's AUC(norm_factor=30): a fixed 30 px reference; alpha_max scales the thresholds
+    assert pck_auc_mmpose(pred, gt, np.full(2, 30.0)) == pck_auc_mmpose(pred, gt, np.full(2, 15.0), 2.0)
+    # posekit's own AUC is a trapezoid over [0, alpha_max] with d <= t: a different number
+    assert pck_auc(pred, gt, ref, alpha_max=1.0) != pytest.approx(71 / 80)
+    with pytest.raises(ValueError, match="alpha_max"):
+        pck_auc(pred, gt, ref, alpha_max=0)
 
 
 def test_mpii_summary_groups_and_weighted_mean():

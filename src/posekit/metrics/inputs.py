@@ -1,12 +1,21 @@
 """Reading ground truth and predictions for the evaluation command, and pairing them.
 
-Ground truth: a COCO keypoints JSON (``images``/``annotations``/``categories``), or an
-MPII-style list (``[{image, joints (K x 2), joints_vis (K), optional head_box [x1, y1, x2, y2]},
-...]``, one entry per person, as in MMPose's MPII annotation files).
+Ground truth is any annotation file :mod:`posekit.data.formats` reads (COCO keypoints JSON, the
+MPII JSON list or ``.mat`` release, LSP, FLIC, AI Challenger, J-HMDB), read by that reader: so
+it is in posekit's frame, 0-based pixel centres, whatever the source (MPII, LSP, FLIC and J-HMDB
+are 1-based on disk). Predictions are expected in the same frame, which is what posekit's
+predictors write.
 
-Predictions: a JSON list of ``{image_id | file_name | image, keypoints, score?}``; keypoints
-are a flat ``[x1, y1, s1, ...]`` list of 3K numbers (COCO results) or a ``K x 3`` / ``K x 2``
-nested list. Images may be named by ``image_id`` or by file name.
+Predictions: a JSON list of ``{image_id | file_name | image, keypoints, score?, category_id?,
+bbox?}``; keypoints are a flat ``[x1, y1, s1, ...]`` list of 3K numbers (COCO results) or a
+``K x 3`` / ``K x 2`` nested list (a ``K x 2`` list gets joint scores 1). Images are named by
+``image_id`` or by file name (whole, then base name).
+
+Keypoint specs: predictions of another spec than the ground truth's are carried over through
+their common joints (:func:`posekit.skeleton.remap_index`, e.g. COCO-17 predictions on
+CrowdPose-14 or MPII-16 ground truth), and then only the common joints are scored: the ground
+truth is cut down to them (:func:`restrict`). The predictions' spec is found from their
+keypoint count when exactly one known spec has it, or named explicitly.
 
 For the single-person metrics (PCK, PCKh, PCP, PDJ) each ground-truth person gets at most one
 prediction: pairs within an image are taken greedily by increasing mean distance over the
@@ -15,24 +24,25 @@ person's labelled joints; a person left without a prediction counts as missed (N
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from posekit.errors import DataError
-from posekit.metrics.coco import load_coco_json
-from posekit.skeleton import ALIASES, COCO17, MPII16, SPECS, KeypointSpec
+from posekit.skeleton import SPECS, KeypointSpec, get_spec, remap_index
 
-__all__ = ["GtImage", "GroundTruth", "load_ground_truth", "load_predictions", "align_people",
-           "coco_results"]
+__all__ = ["GtImage", "GroundTruth", "Predictions", "load_ground_truth", "load_predictions",
+           "restrict", "align_people"]
 
 
 @dataclass(frozen=True)
 class GtImage:
     """One ground-truth image: ``keypoints (G, K, 3)``, ``boxes (G, 4)`` xyxy, ``head_boxes
-    (G, 4)`` xyxy or None, ``crowd (G,)``; float64 image pixels."""
+    (G, 4)`` xyxy or None, ``crowd (G,)``; float64, image pixels (0-based pixel centres)."""
 
     image_id: int | None
     file_name: str
@@ -44,12 +54,14 @@ class GtImage:
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Parsed ground truth: its images, spec, source name, and the raw COCO dict (or None)."""
+    """Parsed ground truth: its images, spec, source name and format, and a COCO keypoints dict
+    in the same frame for the OKS metric (the file itself for COCO files)."""
 
     images: list[GtImage]
     spec: KeypointSpec
     path: str
     coco: dict | None
+    format: str = "coco"
 
     def index(self) -> tuple[dict[int, int], dict[str, int]]:
         """Maps image_id -> position and file name (full and base name) -> position."""
@@ -61,132 +73,183 @@ class GroundTruth:
         return by_id, by_name
 
 
-def _canonical(name: str) -> str:
-    n = str(name).strip().lower().replace(" ", "_").replace("-", "_")
-    return ALIASES.get(n, n)
+def load_ground_truth(path: str | PathLike, spec: KeypointSpec | None = None) -> GroundTruth:
+    """Read ground truth with the reader of its format (found from the content).
 
-
-def _spec_for_names(names: list[str] | None, k: int) -> KeypointSpec | None:
-    """The spec whose joints are ``names`` in order (case, spaces and aliases aside)."""
-    if names:
-        want = [_canonical(n) for n in names]
-        for s in SPECS.values():
-            if [_canonical(n) for n in s.names] == want:
-                return s
-    if k == COCO17.num_keypoints:
-        return COCO17
-    return None
-
-
-def load_ground_truth(src: Any, spec: KeypointSpec | None = None) -> GroundTruth:
-    """Read COCO or MPII-style ground truth (path or parsed JSON). ``spec`` is inferred when
-    None: COCO17 for 17 keypoints or a spec whose joint names equal the category's; MPII16 for
-    MPII lists."""
-    obj, name = load_coco_json(src, "ground truth")
-    if isinstance(obj, dict) and "annotations" in obj:
-        return _load_coco_gt(obj, name, spec)
-    if isinstance(obj, list):
-        return _load_mpii_gt(obj, name, spec)
-    raise DataError(name, "ground truth must be COCO keypoints JSON or an MPII-style list")
-
-
-def _load_coco_gt(obj: dict, name: str, spec: KeypointSpec | None) -> GroundTruth:
-    cats = obj.get("categories") or []
-    names = next((c["keypoints"] for c in cats if c.get("keypoints")), None)
-    anns = obj["annotations"]
-    k = len(names) if names else (len(anns[0]["keypoints"]) // 3 if anns else 17)
-    if spec is None:
-        spec = _spec_for_names(names, k)
-        if spec is None:
-            raise DataError(name, f"cannot tell the keypoint spec of {k} keypoints; pass --spec")
-    if spec.num_keypoints != k:
-        raise DataError(name, f"{k} keypoints per person, but spec {spec.name} has {spec.num_keypoints}")
-    people: dict[int, list[tuple[np.ndarray, np.ndarray, bool]]] = {}
-    for i, a in enumerate(anns):
-        try:
-            kp = np.asarray(a["keypoints"], dtype=np.float64).reshape(k, 3)
-            x, y, w, h = (float(v) for v in a["bbox"])
-        except (KeyError, ValueError, TypeError):
-            raise DataError(name, f"annotation needs keypoints (3 x {k} numbers) and bbox",
-                            f"annotations:{i}") from None
-        if not np.isfinite(kp).all():
-            raise DataError(name, "keypoints contain NaN or infinite values", f"annotations:{i}")
-        people.setdefault(a.get("image_id"), []).append(
-            (kp, np.array([x, y, x + w, y + h]), bool(a.get("iscrowd", 0))))
-    images = []
-    for im in obj.get("images", []):
-        ps = people.get(im["id"], [])
-        images.append(GtImage(
-            int(im["id"]), str(im.get("file_name", im["id"])),
-            np.array([p[0] for p in ps]).reshape(-1, k, 3), np.array([p[1] for p in ps]).reshape(-1, 4),
-            None, np.array([p[2] for p in ps], dtype=bool)))
-    return GroundTruth(images, spec, name, obj)
-
-
-def _load_mpii_gt(obj: list, name: str, spec: KeypointSpec | None) -> GroundTruth:
-    spec = spec or MPII16
-    k = spec.num_keypoints
-    groups: dict[str, list[tuple[np.ndarray, np.ndarray | None]]] = {}
-    for i, e in enumerate(obj):
-        try:
-            xy = np.asarray(e["joints"], dtype=np.float64).reshape(k, 2)
-            vis = np.asarray(e.get("joints_vis", np.ones(k)), dtype=np.float64).reshape(k)
-            img = str(e["image"])
-        except (KeyError, ValueError, TypeError):
-            raise DataError(name, f"entry needs image, joints ({k} x 2) and joints_vis ({k})", i) from None
-        if not np.isfinite(xy).all():
-            raise DataError(name, "joints contain NaN or infinite values", i)
-        head = e.get("head_box", e.get("headbox"))
-        hb = None if head is None else np.asarray(head, dtype=np.float64).reshape(4)
-        kp = np.concatenate([xy, np.where(vis > 0, 2.0, 0.0)[:, None]], axis=1)
-        groups.setdefault(img, []).append((kp, hb))
-    images = []
-    for img, ps in groups.items():
-        kp = np.array([p[0] for p in ps]).reshape(-1, k, 3)
-        has_head = all(p[1] is not None for p in ps)
-        images.append(GtImage(None, img, kp, _tight_boxes(kp),
-                              np.array([p[1] for p in ps]) if has_head else None,
-                              np.zeros(len(ps), bool)))
-    return GroundTruth(images, spec, name, None)
-
-
-def _tight_boxes(kp: np.ndarray) -> np.ndarray:
-    lab = kp[..., 2] > 0
-    x = np.where(lab, kp[..., 0], np.nan)
-    y = np.where(lab, kp[..., 1], np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: people without joints
-        return np.stack([np.nanmin(x, 1), np.nanmin(y, 1), np.nanmax(x, 1), np.nanmax(y, 1)], axis=1)
-
-
-def load_predictions(src: Any, gt: GroundTruth) -> tuple[list[list[int]], np.ndarray, np.ndarray, list]:
-    """Read predictions and find their images.
-
-    Returns:
-        ``(per_image, keypoints (P, K, 3), scores (P,), raw)``: ``per_image[i]`` lists the
-        indices of the predictions of ``gt.images[i]``; scores are the ``score`` field, or the
-        mean joint score when absent (NaN if there are no joint scores); ``raw`` the list read.
+    Args:
+        path: an annotation file (see the module docstring).
+        spec: the keypoint spec; by default the reader's (found from COCO category names).
 
     Raises:
-        DataError: naming the file and the prediction index (unknown image, wrong keypoint
-            count, NaN, non-person category).
+        DataError: naming the file, for unreadable or unknown files, a COCO *results* list,
+            or a spec that is not the file's.
     """
-    obj, name = load_coco_json(src, "predictions")
+    from posekit.data.formats import detect_format, read_annotations
+    from posekit.data.formats._common import load_json
+    from posekit.data.formats.coco import coco_is_one_based, coco_records, records_to_coco
+
+    p = Path(path)
+    fmt = detect_format(p)
+    if fmt == "coco_results":
+        raise DataError(p, "this is a results list (predictions), not ground truth")
+    raw = None
+    if fmt == "coco":
+        raw = load_json(p)
+        records = coco_records(raw, p, spec)
+    else:
+        records = read_annotations(p, fmt, read_images=False)
+    if not records:
+        raise DataError(p, "ground truth has no images")
+    found = records[0].spec
+    if spec is not None and spec != found:
+        raise DataError(p, f"ground truth uses spec {found.name}, not {spec.name}")
+    if raw is not None and not coco_is_one_based(raw, found):
+        coco = raw                      # the file as it is: numbers equal pycocotools' on it
+    else:
+        coco = records_to_coco(records)
+    images = []
+    with_heads = all(r.head_boxes is not None for r in records)
+    for r in records:
+        images.append(GtImage(
+            r.image_id, r.file_name, r.keypoints.astype(np.float64), r.boxes.astype(np.float64),
+            r.head_boxes.astype(np.float64) if with_heads else None, r.crowd.copy()))
+    return GroundTruth(images, found, str(p), coco, fmt)
+
+
+# ------------------------------------------------------------------------- predictions
+@dataclass(frozen=True)
+class Predictions:
+    """Predictions found in their images, in the ground truth's keypoint order.
+
+    Attributes:
+        per_image: ``per_image[i]`` lists the indices of the predictions of ``gt.images[i]``.
+        keypoints: ``(P, K, 3)`` ``[x, y, score]`` for the K scored joints (see ``joints``).
+        scores: ``(P,)`` the ``score`` field, or the mean joint score when absent.
+        results: the P predictions as COCO results (``image_id`` and ``category_id`` filled
+            in, keypoints flat and in the scored joints' order).
+        joints: indices into the ground truth's spec of the scored joints (all of them unless
+            the predictions were remapped from a spec lacking some).
+        source_spec: the predictions' own spec.
+        skipped: how many predictions named images absent from the ground truth (skipped).
+    """
+
+    per_image: list[list[int]]
+    keypoints: np.ndarray
+    scores: np.ndarray
+    results: list[dict]
+    joints: tuple[int, ...]
+    source_spec: KeypointSpec
+    skipped: int
+
+
+def _load_list(src: Any) -> tuple[list, str]:
+    from posekit.data.formats._common import load_json
+
+    if isinstance(src, (str, PathLike)):
+        obj, name = load_json(src), str(src)
+    else:
+        obj, name = src, "<predictions>"
     if not isinstance(obj, list):
         raise DataError(name, "predictions must be a JSON list of {image_id|file_name, keypoints, score}")
-    k = gt.spec.num_keypoints
+    return obj, name
+
+
+def _source_spec(obj: list, gt: GroundTruth, remap: str | KeypointSpec | None, name: str) -> KeypointSpec:
+    """The predictions' spec: ``remap`` when given, the ground truth's when the first
+    prediction's keypoint count fits it, else the only known spec with that count."""
+    if remap is not None:
+        try:
+            return remap if isinstance(remap, KeypointSpec) else get_spec(remap)
+        except KeyError as e:
+            raise DataError(name, str(e.args[0])) from None
+    first = next((i for i, r in enumerate(obj) if isinstance(r, dict) and "keypoints" in r), None)
+    if first is None:
+        return gt.spec
+    try:
+        n = np.asarray(obj[first]["keypoints"], dtype=np.float64).size
+    except (ValueError, TypeError):
+        return gt.spec                  # reported with its index when the prediction is read
+    if n in (3 * gt.spec.num_keypoints, 2 * gt.spec.num_keypoints):
+        return gt.spec
+    for per in (3, 2):
+        fits = [s for s in SPECS.values() if per * s.num_keypoints == n]
+        if len(fits) == 1:
+            return fits[0]
+        if fits:
+            raise DataError(name, f"{n} keypoint numbers fit specs {', '.join(s.name for s in fits)}, "
+                                  f"not the ground truth's {gt.spec.name}; name the predictions' "
+                                  "spec with --remap SPEC", first)
+    raise DataError(name, f"{n} keypoint numbers fit no known keypoint spec; the ground truth "
+                          f"({gt.spec.name}) needs {3 * gt.spec.num_keypoints}", first)
+
+
+def _image_of(r: dict, by_id: dict, by_name: dict) -> int | None:
+    """Index into ``gt.images`` of prediction ``r``: by ``image_id`` when it is known, else by
+    ``file_name`` (or ``image``), compared whole and then by base name; None if unknown."""
+    if "image_id" in r and r["image_id"] in by_id:
+        return by_id[r["image_id"]]
+    fname = r.get("file_name", r.get("image"))
+    if fname is None:
+        return None
+    key = str(fname)
+    if key not in by_name:
+        key = key.replace("\\", "/").rsplit("/", 1)[-1]
+    return by_name.get(key)
+
+
+def load_predictions(src: Any, gt: GroundTruth, *, skip_unknown: bool = False,
+                     remap: str | KeypointSpec | None = None,
+                     require_score: bool = False) -> Predictions:
+    """Read predictions (a path or a parsed list) and find their images.
+
+    Args:
+        src: the predictions file, or the parsed list.
+        gt: the ground truth.
+        skip_unknown: skip predictions naming images that are not in the ground truth (they are
+            counted in ``skipped``) instead of raising.
+        remap: the predictions' keypoint spec (name or spec) when it is not the ground truth's;
+            by default found from the keypoint count (see :func:`_source_spec`).
+        require_score: every prediction must have a ``score`` (COCO results).
+
+    Raises:
+        DataError: naming the file and the prediction index: unknown images (one error for all
+            of them, saying how many), wrong keypoint count, NaN, non-person category, missing
+            score, or specs without common joints.
+    """
+    obj, name = _load_list(src)
+    source = _source_spec(obj, gt, remap, name)
+    pairs = remap_index(source, gt.spec)
+    if not pairs:
+        raise DataError(name, f"specs {source.name} and {gt.spec.name} have no joint in common")
+    src_idx = np.array([i for i, _ in sorted(pairs, key=lambda ij: ij[1])])
+    joints = tuple(j for _, j in sorted(pairs, key=lambda ij: ij[1]))
+    k_src = source.num_keypoints
     by_id, by_name = gt.index()
-    per_image: list[list[int]] = [[] for _ in gt.images]
-    kps = np.zeros((len(obj), k, 3))
-    scores = np.full(len(obj), np.nan)
     person_cats = None
-    if gt.coco is not None:
+    if gt.format == "coco" and gt.coco is not None:
         cats = gt.coco.get("categories") or []
         person_cats = {c["id"] for c in cats if "keypoints" in c} or {c["id"] for c in cats}
+    where = []
     for i, r in enumerate(obj):
         if not isinstance(r, dict):
             raise DataError(name, "prediction must be an object", i)
-        img = _image_of(r, by_id, by_name, gt, name, i)
+        if not {"image_id", "file_name", "image"} & r.keys():
+            raise DataError(name, "prediction names no image (image_id or file_name)", i)
+        where.append(_image_of(r, by_id, by_name))
+    unknown = [i for i, w in enumerate(where) if w is None]
+    if unknown and not skip_unknown:
+        r = obj[unknown[0]]
+        what = r.get("image_id", r.get("file_name", r.get("image")))
+        problem = (f"names an unknown image {what!r}" if len(obj) == 1 else
+                   f"{len(unknown)} of {len(obj)} predictions name images that are not in "
+                   f"{gt.path} (the first: {what!r})")
+        raise DataError(name, f"{problem}; --skip-unknown skips them and scores the rest",
+                        unknown[0])
+    per_image: list[list[int]] = [[] for _ in gt.images]
+    kps, scores, results = [], [], []
+    for i, (r, img) in enumerate(zip(obj, where)):
+        if img is None:
+            continue
         if person_cats is not None and "category_id" in r and r["category_id"] not in person_cats:
             raise DataError(name, f"category_id {r['category_id']} is not a person category", i)
         try:
@@ -195,67 +258,79 @@ def load_predictions(src: Any, gt: GroundTruth) -> tuple[list[list[int]], np.nda
             raise DataError(name, "prediction has no 'keypoints'", i) from None
         except (ValueError, TypeError):
             raise DataError(name, "keypoints must be numbers", i) from None
-        if a.size == 3 * k:
-            a = a.reshape(k, 3)
-        elif a.size == 2 * k:
-            a = np.concatenate([a.reshape(k, 2), np.ones((k, 1))], axis=1)
+        if a.size == 3 * k_src:
+            a = a.reshape(k_src, 3)
+        elif a.size == 2 * k_src:
+            a = np.concatenate([a.reshape(k_src, 2), np.ones((k_src, 1))], axis=1)
         else:
-            raise DataError(name, f"{a.size} keypoint numbers; {gt.spec.name} needs {3 * k} "
-                                  f"(x, y, score for {k} keypoints)", i)
+            raise DataError(name, f"{a.size} keypoint numbers; {source.name} needs {3 * k_src} "
+                                  f"(x, y, score for {k_src} keypoints)", i)
         if not np.isfinite(a).all():
             raise DataError(name, "keypoints contain NaN or infinite values", i)
-        kps[i] = a
         if "score" in r:
             try:
-                scores[i] = float(r["score"])
+                score = float(r["score"])
             except (TypeError, ValueError):
                 raise DataError(name, "score must be a number", i) from None
-            if not np.isfinite(scores[i]):
+            if not np.isfinite(score):
                 raise DataError(name, "score is NaN or infinite", i)
+        elif require_score:
+            raise DataError(name, "result has no 'score'", i)
         else:
-            scores[i] = float(a[:, 2].mean())
-        per_image[img].append(i)
-    return per_image, kps, scores, obj
+            score = float(a[:, 2].mean())
+        a = a[src_idx]
+        per_image[img].append(len(kps))
+        kps.append(a)
+        scores.append(score)
+        results.append({**r, "image_id": gt.images[img].image_id,
+                        "category_id": r.get("category_id", 1), "keypoints": a.ravel().tolist()})
+    k = len(joints)
+    return Predictions(per_image, np.array(kps).reshape(-1, k, 3), np.array(scores, np.float64),
+                       results, joints, source, len(unknown))
 
 
-def _image_of(r: dict, by_id: dict, by_name: dict, gt: "GroundTruth", name: str, i: int) -> int:
-    """Index into ``gt.images`` of prediction ``r``: by ``image_id`` when it is known, else by
-    ``file_name`` (or ``image``), compared whole and then by base name."""
-    if "image_id" in r and r["image_id"] in by_id:
-        return by_id[r["image_id"]]
-    fname = r.get("file_name", r.get("image"))
-    key = None if fname is None else str(fname)
-    if key is not None and key not in by_name:
-        key = key.replace("\\", "/").rsplit("/", 1)[-1]
-    if key is None or key not in by_name:
-        what = r.get("image_id", fname)
-        raise DataError(name, f"unknown image {what!r} (no such image_id or file_name in {gt.path})", i)
-    return by_name[key]
+# ---------------------------------------------------------------------- scored joints
+def _sub_spec(spec: KeypointSpec, joints: tuple[int, ...], other: KeypointSpec) -> KeypointSpec:
+    names = tuple(spec.names[j] for j in joints)
+    pos = {j: n for n, j in enumerate(joints)}
+    limbs = tuple((pos[a], pos[b]) for a, b in spec.limbs if a in pos and b in pos)
+    sigmas = None if spec.sigmas is None else tuple(spec.sigmas[j] for j in joints)
+    try:
+        return KeypointSpec(f"{spec.name}&{other.name}", names, limbs, sigmas,
+                            f"the {len(names)} joints {spec.name} has in common with {other.name}")
+    except ValueError as e:            # e.g. a left joint whose right one is not in common
+        raise DataError(None, f"cannot score the joints common to {spec.name} and {other.name}: {e}") from None
 
 
-def coco_results(gt: GroundTruth, raw: list, name: str = "<predictions>") -> list[dict]:
-    """The predictions as a COCO results list: ``image_id`` filled in from the file name,
-    ``category_id`` defaulting to 1 and nested keypoints flattened.
+def restrict(gt: GroundTruth, joints: tuple[int, ...], other: KeypointSpec) -> GroundTruth:
+    """The ground truth cut down to ``joints`` (indices into ``gt.spec``), the joints it shares
+    with the predictions' spec ``other``: images, spec (with those joints, their limbs and
+    sigmas) and COCO dict (keypoints, ``num_keypoints`` and the category's names)."""
+    if tuple(joints) == tuple(range(gt.spec.num_keypoints)):
+        return gt
+    spec = _sub_spec(gt.spec, tuple(joints), other)
+    cols = np.asarray(joints)
+    images = [replace(im, keypoints=im.keypoints[:, cols]) for im in gt.images]
+    coco = None
+    if gt.coco is not None:
+        coco = copy.copy(gt.coco)
+        k = gt.spec.num_keypoints
+        anns = []
+        for a in gt.coco.get("annotations", []):
+            kp = a.get("keypoints") if isinstance(a, dict) else None
+            if isinstance(kp, list) and len(kp) == 3 * k:
+                sub = np.asarray(kp, dtype=np.float64).reshape(k, 3)[cols]
+                a = {**a, "keypoints": sub.ravel().tolist(), "num_keypoints": int((sub[:, 2] > 0).sum())}
+            anns.append(a)
+        coco["annotations"] = anns
+        coco["categories"] = [
+            {**c, "keypoints": list(spec.names), "skeleton": [[x + 1, y + 1] for x, y in spec.limbs]}
+            if isinstance(c, dict) and c.get("keypoints") else c
+            for c in gt.coco.get("categories", [])]
+    return replace(gt, images=images, spec=spec, coco=coco)
 
-    Raises:
-        DataError: for a prediction whose image is neither a known image_id nor a file name.
-    """
-    by_id, by_name = gt.index()
-    out = []
-    for i, r in enumerate(raw):
-        if not isinstance(r, dict):
-            raise DataError(name, "prediction must be an object", i)
-        if "image_id" not in r or r["image_id"] not in by_id:
-            r = {**r, "image_id": gt.images[_image_of(r, by_id, by_name, gt, name, i)].image_id}
-        if "category_id" not in r:
-            r = {**r, "category_id": 1}
-        kp = r.get("keypoints")
-        if isinstance(kp, list) and kp and isinstance(kp[0], list):
-            r = {**r, "keypoints": [v for row in kp for v in row]}
-        out.append(r)
-    return out
 
-
+# --------------------------------------------------------------- single-person pairing
 def align_people(gt: GroundTruth, per_image: list[list[int]], kps: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Pair each non-crowd ground-truth person that has a labelled joint with at most one

@@ -16,6 +16,20 @@ Only ground-truth joints with ``v > 0`` are counted; people whose reference leng
 or not positive are left out. A prediction with NaN coordinates counts as a miss. Arrays are
 ``(N, K, 3)`` (predictions: ``[x, y, score]``; ground truth ``[x, y, v]``), one prediction per
 ground-truth person, in image pixels.
+
+Conventions, and where MMPose (``keypoint_pck_accuracy`` / ``keypoint_auc``) differs:
+
+* a distance equal to the threshold is correct here (``<=``, as the MPII evaluation script);
+  MMPose counts it as wrong (``<``);
+* the mean is weighted by joint count (correct / counted over all joints, as the MPII table's
+  Mean); MMPose averages the per-joint PCKs unweighted, over joints with a counted point;
+* :func:`pck_auc` integrates the mean-PCK curve over ``[0, alpha_max]`` by the trapezoidal
+  rule; MMPose's AUC is the mean of its PCK at the 20 thresholds ``i / 20 * norm_factor``,
+  ``i = 0..19`` (a left Riemann sum, with its ``<`` and unweighted mean), which
+  :func:`pck_auc_mmpose` computes;
+* the torso (:func:`torso_size`) needs both its joints labelled, else the person is left out;
+  MMPose's torso size (J-HMDB tPCK) ignores visibility, and falls back to the prediction's
+  torso when the ground truth's is below 1 px.
 """
 
 from __future__ import annotations
@@ -27,7 +41,8 @@ import numpy as np
 from posekit.skeleton import KeypointSpec
 
 __all__ = [
-    "PCKResult", "normalized_distances", "pck", "pckh", "pck_curve", "pck_auc", "bbox_size",
+    "PCKResult", "normalized_distances", "pck", "pckh", "pck_curve", "pck_auc", "pck_auc_mmpose",
+    "bbox_size",
     "torso_size", "head_size", "head_segment_size", "mpii_summary", "MPII_GROUPS",
 ]
 
@@ -155,10 +170,38 @@ def pck_auc(pred: np.ndarray, gt: np.ndarray, ref: np.ndarray, alpha_max: float 
             num: int = 51) -> float:
     """Area under the mean-PCK curve over alpha in [0, alpha_max] (``num`` evenly spaced
     points, trapezoidal rule), divided by alpha_max: 1.0 is perfect."""
+    if not alpha_max > 0:
+        raise ValueError(f"alpha_max must be positive, got {alpha_max}")
     alphas = np.linspace(0.0, alpha_max, num)
     _, mean = pck_curve(pred, gt, ref, alphas)
     y = np.nan_to_num(mean)
     return float(np.sum((y[1:] + y[:-1]) * np.diff(alphas)) / 2 / alpha_max)
+
+
+def pck_auc_mmpose(pred: np.ndarray, gt: np.ndarray, ref: np.ndarray, alpha_max: float = 1.0,
+                   num_thrs: int = 20) -> float:
+    """MMPose's AUC (``keypoint_auc``): the mean, over the ``num_thrs`` thresholds
+    ``alpha_max * i / num_thrs`` (``i = 0 .. num_thrs - 1``), of MMPose's mean PCK, which counts
+    ``d / ref < threshold`` (strictly) and averages the joints unweighted.
+
+    MMPose's ``AUC(norm_factor=30)`` metric is ``pck_auc_mmpose(pred, gt, np.full(N, 30.0))``.
+    People without a positive reference are left out (MMPose leaves out a reference of 0 and
+    counts every joint of a negative one as correct).
+    """
+    if not alpha_max > 0:
+        raise ValueError(f"alpha_max must be positive, got {alpha_max}")
+    nd = normalized_distances(pred, gt, ref)
+    valid = ~np.isnan(nd)
+    counts = valid.sum(axis=0)
+    has = counts > 0
+    if not has.any():
+        return 0.0
+    ndv = np.where(valid, nd, np.inf)
+    total = 0.0
+    for i in range(num_thrs):
+        per = (ndv < alpha_max * i / num_thrs).sum(axis=0)[has] / counts[has]
+        total += 1.0 / num_thrs * float(per.mean())     # summed as MMPose does
+    return total
 
 
 def bbox_size(boxes_xyxy: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ non-interactive Agg backend."""
 from __future__ import annotations
 
 from os import PathLike
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -19,7 +20,8 @@ def save_eval_plot(path: str | PathLike, *, title: str,
     """Write a PNG with up to two panels.
 
     Args:
-        path: output image file.
+        path: output image file; its suffix gives the format (PNG when it has none, written
+            to exactly that path).
         title: figure title.
         curves: ``{legend: (x, y)}`` drawn as lines in the left panel.
         curve_labels: the x and y axis labels of the curves.
@@ -60,5 +62,5 @@ def save_eval_plot(path: str | PathLike, *, title: str,
         ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=None if Path(path).suffix else "png")
     plt.close(fig)

@@ -11,9 +11,12 @@ mpii       official ``.mat`` release or the common JSON list      :func:`read_mp
 lsp        LSP / LSP-extended ``joints.mat``                      :func:`read_lsp`
 flic       FLIC ``examples.mat``                                  :func:`read_flic`
 aic        AI Challenger raw JSON list                            :func:`read_aic`
+jhmdb      J-HMDB ``joint_positions.mat`` (one clip)               :func:`read_jhmdb_mat`
 ========== ====================================================== =========================
 
-Every format converts to COCO JSON with :func:`write_coco`. See ``docs/data.md`` for the
+Every record is in 0-based pixel centres whatever the source: the MATLAB sources (MPII, LSP,
+FLIC, J-HMDB, also J-HMDB's COCO-style conversion) are 1-based and each reader subtracts 1,
+once. Every format converts to COCO JSON with :func:`write_coco`. See ``docs/data.md`` for the
 conventions (visibility, 0/1-based coordinates, MPII scale, head boxes).
 """
 
@@ -27,6 +30,7 @@ from posekit.data.formats.coco import (
     CocoResult, read_coco, read_coco_results, records_to_coco, spec_from_names, write_coco,
 )
 from posekit.data.formats.flic import read_flic
+from posekit.data.formats.jhmdb import read_jhmdb_mat
 from posekit.data.formats.lsp import read_lsp
 from posekit.data.formats.mpii import read_mpii_json, read_mpii_mat, write_mpii_json
 from posekit.data.records import ImageRecord
@@ -37,9 +41,10 @@ __all__ = [
     "FORMATS", "detect_format", "read_annotations", "read_coco", "write_coco",
     "records_to_coco", "spec_from_names", "CocoResult", "read_coco_results", "read_mpii_mat",
     "read_mpii_json", "write_mpii_json", "read_lsp", "read_flic", "read_aic", "read_aic_raw",
+    "read_jhmdb_mat",
 ]
 
-FORMATS = ("coco", "mpii", "lsp", "flic", "aic")
+FORMATS = ("coco", "mpii", "lsp", "flic", "aic", "jhmdb")
 
 
 def detect_format(path: str | Path) -> str:
@@ -57,11 +62,12 @@ def detect_format(path: str | Path) -> str:
             names = {name for name, _, _ in scipy.io.whosmat(str(p))}
         except Exception as e:  # not a .mat file, or v7.3/HDF5
             raise DataError(p, f"cannot read .mat file: {e}") from None
-        for var, fmt in (("RELEASE", "mpii"), ("examples", "flic"), ("joints", "lsp")):
+        for var, fmt in (("RELEASE", "mpii"), ("examples", "flic"), ("joints", "lsp"),
+                         ("pos_img", "jhmdb")):
             if var in names:
                 return fmt
         raise DataError(p, f".mat file of unknown layout (variables {sorted(names)}); expected "
-                           "RELEASE (MPII), examples (FLIC) or joints (LSP)")
+                           "RELEASE (MPII), examples (FLIC), joints (LSP) or pos_img (J-HMDB)")
     kind, keys = json_kind(p)
     if kind == "dict":  # the COCO reader checks the rest and names what is missing
         return "coco"
@@ -78,20 +84,23 @@ def detect_format(path: str | Path) -> str:
         from posekit.data.formats._common import load_json
 
         load_json(p)  # raises "malformed JSON ..." with line and column
-    raise DataError(p, "unknown annotation format (not COCO, MPII, AIC, LSP or FLIC)")
+    raise DataError(p, "unknown annotation format (not COCO, MPII, AIC, LSP, FLIC or J-HMDB)")
 
 
 def read_annotations(path: str | Path, format: str | None = None, *,
                      image_dir: str | Path | None = None,
-                     spec: KeypointSpec | None = None) -> list[ImageRecord]:
-    """Read any supported annotation file into ImageRecords.
+                     spec: KeypointSpec | None = None,
+                     read_images: bool = True) -> list[ImageRecord]:
+    """Read any supported annotation file into ImageRecords (0-based pixel centres).
 
     Args:
         path: annotation file.
         format: one of :data:`FORMATS`; found from the content when None.
         image_dir: image folder, used by formats that do not store image sizes (MPII, LSP,
-            raw AIC) to read them from the image headers.
+            raw AIC, J-HMDB) to read them from the image headers.
         spec: keypoint spec for COCO files whose category names are not a known spec.
+        read_images: False never looks at images: sizes the file lacks are estimated from the
+            keypoints, without a warning (for callers that do not need them, e.g. evaluation).
     """
     p = Path(path)
     fmt = format or detect_format(p)
@@ -101,14 +110,16 @@ def read_annotations(path: str | Path, format: str | None = None, *,
         with open(p, "rb") as f:
             is_mat = f.read(6) == b"MATLAB"
         if is_mat or p.suffix.lower() == ".mat":
-            return read_mpii_mat(p, image_dir)
-        return read_mpii_json(p, image_dir)
+            return read_mpii_mat(p, image_dir, read_images=read_images)
+        return read_mpii_json(p, image_dir, read_images=read_images)
     if fmt == "lsp":
-        return read_lsp(p, image_dir)
+        return read_lsp(p, image_dir, read_images=read_images)
     if fmt == "flic":
         return read_flic(p)
     if fmt == "aic":
-        return read_aic(p, image_dir)
+        return read_aic(p, image_dir, read_images=read_images)
+    if fmt == "jhmdb":
+        return read_jhmdb_mat(p, image_dir, read_images=read_images)
     if fmt == "coco_results":
         raise DataError(p, "this is a COCO results list (predictions), not annotations; "
                            "use read_coco_results")

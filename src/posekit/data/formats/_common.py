@@ -52,6 +52,15 @@ def load_mat(path: str | Path, squeeze: bool) -> dict:
         raise DataError(p, f"cannot read .mat file: {e}") from None
 
 
+def mat_variable(m: dict, name: str, path: str | Path, what: str) -> Any:
+    """``m[name]`` from a loaded .mat file; when absent, DataError "no 'name' <what> (variables:
+    ...)" listing the variables the file has."""
+    if name not in m:
+        found = sorted(k for k in m if not k.startswith("__"))
+        raise DataError(path, f"no {name!r} {what} (variables: {found})")
+    return m[name]
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     """Write JSON atomically (temp file, then rename)."""
     p = Path(path)
@@ -142,16 +151,19 @@ class ImageSizer:
     missing an image is an error (naming the record). Without a folder (or when the default
     folder does not exist), the size is estimated as the extent of the labelled keypoints and
     the record's ``extra["size_estimated"]`` is set, with one warning per file.
+    ``read_images=False`` (for callers that do not need sizes, such as evaluation) skips the
+    images and estimates every size without a warning.
     """
 
-    def __init__(self, ann_path: Path, image_dir: str | Path | None, default_dir: Path | None) -> None:
+    def __init__(self, ann_path: Path, image_dir: str | Path | None, default_dir: Path | None,
+                 read_images: bool = True) -> None:
         self.ann_path = ann_path
-        self.explicit = image_dir is not None
+        self.explicit = image_dir is not None and read_images
         self.dir = Path(image_dir) if image_dir is not None else default_dir
         if self.explicit and not self.dir.is_dir():
             raise DataError(self.dir, "image folder not found")
-        self.use_dir = self.dir is not None and self.dir.is_dir()
-        self.warned = False
+        self.use_dir = read_images and self.dir is not None and self.dir.is_dir()
+        self.warned = not read_images
 
     def size(self, file_name: str, points_xy: np.ndarray, index: int) -> tuple[int, int, bool]:
         """``(width, height, estimated)`` for one record; ``points_xy`` ``(M, 2)`` labelled

@@ -43,13 +43,15 @@ def _human_key(name: str) -> tuple[int, str]:
     return (int(m.group(1)) if m else 1 << 30, name)
 
 
-def read_aic_raw(path: str | Path, image_dir: str | Path | None = None) -> list[ImageRecord]:
-    """Read the raw AI Challenger list form (see module docstring) into AIC14 records."""
+def read_aic_raw(path: str | Path, image_dir: str | Path | None = None, *,
+                 read_images: bool = True) -> list[ImageRecord]:
+    """Read the raw AI Challenger list form (see module docstring) into AIC14 records;
+    ``read_images=False`` estimates image sizes from the keypoints without the images."""
     path = Path(path)
     d = load_json(path)
     if not isinstance(d, list):
         raise DataError(path, "not a raw AI Challenger file (expected a JSON list)")
-    sizer = ImageSizer(path, image_dir, path.parent)
+    sizer = ImageSizer(path, image_dir, path.parent, read_images)
     records = []
     next_ann = 1
     for i, e in enumerate(d):
@@ -96,9 +98,10 @@ def read_aic_raw(path: str | Path, image_dir: str | Path | None = None) -> list[
     return records
 
 
-def read_aic(path: str | Path, image_dir: str | Path | None = None) -> list[ImageRecord]:
+def read_aic(path: str | Path, image_dir: str | Path | None = None, *,
+             read_images: bool = True) -> list[ImageRecord]:
     """Read AI Challenger annotations in either form (raw list or COCO-style dict)."""
     path = Path(path)
     if json_kind(path)[0] == "dict":
         return read_coco(path, spec=AIC14)
-    return read_aic_raw(path, image_dir)
+    return read_aic_raw(path, image_dir, read_images=read_images)

@@ -20,6 +20,14 @@ Conventions kept by this reader:
 
 Only annotations of the keypoint category are read (the category with a ``keypoints`` list;
 with several, the one named "person").
+
+Coordinates: COCO files are 0-based, except the COCO-style J-HMDB files that MMPose's converter
+writes (e.g. ``../shared/data/jhmdb/test_jhmdb_sub1.json``): they copy J-HMDB's MATLAB
+``pos_img`` values, which are 1-based, and MMPose's J-HMDB loaders subtract 1 when reading them
+(0.x: keypoints and box; 1.x: the box). So a file whose keypoints are J-HMDB's 15 joints is read
+as 1-based (1 is subtracted from labelled x, y and from the box corners), unless it was written
+by :func:`write_coco`, which marks its output ``info.posekit_coordinates = "0-based pixel
+centres"``. ``one_based=True/False`` overrides the guess (:func:`coco_is_one_based`).
 """
 
 from __future__ import annotations
@@ -37,10 +45,13 @@ from posekit.data.formats._common import (
 from posekit.data.records import ImageRecord
 from posekit.errors import DataError
 from posekit.geometry import keypoints_to_box, xywh_to_xyxy
-from posekit.skeleton import ALIASES, SPECS, KeypointSpec
+from posekit.skeleton import ALIASES, JHMDB15, SPECS, KeypointSpec
 
-__all__ = ["read_coco", "write_coco", "records_to_coco", "spec_from_names",
-           "CocoResult", "read_coco_results"]
+__all__ = ["read_coco", "coco_records", "coco_is_one_based", "write_coco", "records_to_coco",
+           "spec_from_names", "CocoResult", "read_coco_results", "POSEKIT_COORDINATES"]
+
+POSEKIT_COORDINATES = "0-based pixel centres"
+"""The value of ``info.posekit_coordinates`` in files written by :func:`write_coco`."""
 
 
 def _canon(name: str) -> str:
@@ -92,25 +103,42 @@ def _field(obj: dict, key: str, path: Path, index: str) -> Any:
     return obj[key]
 
 
-def read_coco(path: str | Path, spec: KeypointSpec | None = None) -> list[ImageRecord]:
+def read_coco(path: str | Path, spec: KeypointSpec | None = None, *,
+              one_based: bool | None = None) -> list[ImageRecord]:
     """Read a COCO keypoints JSON file into one :class:`ImageRecord` per image (file order).
 
     Args:
         path: the JSON file.
         spec: the keypoint spec; by default found from the category's keypoint names.
+        one_based: whether the file's coordinates are MATLAB 1-based (then 1 is subtracted);
+            None guesses with :func:`coco_is_one_based` (only COCO-style J-HMDB files are).
 
     Returns:
-        records with keypoints ``(N, K, 3)`` in image pixels, boxes xyxy, areas, crowd flags,
-        ``image_id`` and ``ann_ids`` from the file.
+        records with keypoints ``(N, K, 3)`` in image pixels (0-based pixel centres), boxes
+        xyxy, areas, crowd flags, ``image_id`` and ``ann_ids`` from the file.
     """
     path = Path(path)
-    d = load_json(path)
+    return coco_records(load_json(path), path, spec, one_based=one_based)
+
+
+def coco_is_one_based(d: dict, spec: KeypointSpec) -> bool:
+    """True for a COCO-style J-HMDB file (spec JHMDB15) not written by posekit: its values are
+    J-HMDB's MATLAB 1-based ``pos_img`` (see the module docstring)."""
+    info = d.get("info") if isinstance(d.get("info"), dict) else {}
+    return spec == JHMDB15 and info.get("posekit_coordinates") != POSEKIT_COORDINATES
+
+
+def coco_records(d: Any, path: str | Path, spec: KeypointSpec | None = None, *,
+                 one_based: bool | None = None) -> list[ImageRecord]:
+    """:func:`read_coco` on an already parsed file ``d`` (``path`` names it in errors)."""
+    path = Path(path)
     if not isinstance(d, dict) or not isinstance(d.get("images"), list) \
             or not isinstance(d.get("annotations"), list):
         raise DataError(path, "not a COCO keypoints file (needs 'images' and 'annotations' lists)")
     cat = _keypoint_category(d, path)
     spec = _resolve_spec(cat, spec, path)
     k = spec.num_keypoints
+    shift = 1.0 if (coco_is_one_based(d, spec) if one_based is None else one_based) else 0.0
 
     images: list[dict] = []
     index_of: dict[Any, int] = {}
@@ -143,11 +171,13 @@ def read_coco(path: str | Path, spec: KeypointSpec | None = None) -> list[ImageR
     # posekit's per-person extras: present for every record when any annotation has them
     has = {key: any(key in a for a in d["annotations"] if isinstance(a, dict))
            for key in ("head_bbox", "scale", "center")}
-    return [_image_record(im, people[i], spec, k, path, i, has) for i, im in enumerate(images)]
+    return [_image_record(im, people[i], spec, k, path, i, has, shift) for i, im in enumerate(images)]
 
 
 def _image_record(im: dict, anns: list[tuple[int, dict]], spec: KeypointSpec, k: int,
-                  path: Path, i: int, has: dict[str, bool]) -> ImageRecord:
+                  path: Path, i: int, has: dict[str, bool], shift: float) -> ImageRecord:
+    """One record; ``shift`` (1 for 1-based files, else 0) is subtracted from every labelled
+    x, y, box corner, head box corner and centre."""
     n = len(anns)
     kps = np.zeros((n, k, 3), np.float32)
     boxes = np.zeros((n, 4), np.float32)
@@ -171,12 +201,13 @@ def _image_record(im: dict, anns: list[tuple[int, dict]], spec: KeypointSpec, k:
         if not np.isin(kp[:, 2], (0, 1, 2)).all():
             raise DataError(path, f"keypoint visibility must be 0, 1 or 2, got "
                                   f"{sorted(set(kp[:, 2].tolist()))}", where)
+        kp[kp[:, 2] > 0, :2] -= shift
         kps[p] = kp
         if "bbox" in ann:
             b = finite_array(ann["bbox"], path, where, "bbox")
             if b.shape != (4,) or b[2] < 0 or b[3] < 0:
                 raise DataError(path, f"bbox must be [x, y, w, h] with w, h >= 0, got {ann['bbox']}", where)
-            boxes[p] = box_from_json_xywh(b)
+            boxes[p] = box_from_json_xywh(b - [shift, shift, 0, 0])
         else:
             b = keypoints_to_box(kp[None])[0]
             boxes[p] = np.where(np.isnan(b), 0.0, b)
@@ -188,11 +219,12 @@ def _image_record(im: dict, anns: list[tuple[int, dict]], spec: KeypointSpec, k:
         ann_ids[p] = int(ann.get("id", 0))
         segs.append(ann.get("segmentation"))
         if head is not None and "head_bbox" in ann:
-            head[p] = box_from_json_xywh(finite_array(ann["head_bbox"], path, where, "head_bbox"))
+            hb = finite_array(ann["head_bbox"], path, where, "head_bbox").reshape(4)
+            head[p] = box_from_json_xywh(hb - [shift, shift, 0, 0])
         if scales is not None and "scale" in ann:
             scales[p] = float(finite_array(ann["scale"], path, where, "scale"))
         if centers is not None and "center" in ann:
-            centers[p] = finite_array(ann["center"], path, where, "center").reshape(2)
+            centers[p] = finite_array(ann["center"], path, where, "center").reshape(2) - shift
     where = f"images[{i}]"
     extra = dict(im.get("posekit") or {})
     if any(s is not None for s in segs):
@@ -258,7 +290,8 @@ def records_to_coco(records: Sequence[ImageRecord], spec: KeypointSpec | None = 
     category = {"id": 1, "name": "person", "supercategory": "person",
                 "keypoints": list(spec.names),
                 "skeleton": [[a + 1, b + 1] for a, b in spec.limbs]}
-    return {"info": {"description": f"written by posekit; keypoint spec {spec.name}"},
+    return {"info": {"description": f"written by posekit; keypoint spec {spec.name}",
+                     "posekit_coordinates": POSEKIT_COORDINATES},
             "images": images, "annotations": annotations, "categories": [category]}
 
 

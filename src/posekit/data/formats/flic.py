@@ -14,8 +14,10 @@ Layout (``scipy.io.loadmat(struct_as_record=False, squeeze_me=True)``): a struct
 
 Conventions: NaN in a slot means "not labelled" (the format's own convention) and becomes
 x = y = v = 0; finite points are v = 2 (FLIC has no occlusion flag); infinities are errors.
-Coordinates are kept as stored. Each example becomes one record with one person (FLIC labels
-one person per frame); ``extra`` keeps ``torso_box`` (xyxy), ``is_train`` and ``is_test``.
+Coordinates are MATLAB 1-based; records are 0-based pixel centres, so 1 is subtracted from
+every labelled x, y and from the torso box corners, once, here. Each example becomes one
+record with one person (FLIC labels one person per frame); ``extra`` keeps ``torso_box``
+(xyxy, 0-based), ``is_train`` and ``is_test``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from posekit.data.formats._common import load_mat
+from posekit.data.formats._common import load_mat, mat_variable
 from posekit.data.records import ImageRecord
 from posekit.errors import DataError
 from posekit.skeleton import FLIC11
@@ -44,13 +46,11 @@ def _field(e: Any, name: str, path: Path, i: int) -> Any:
 
 
 def read_flic(path: str | Path) -> list[ImageRecord]:
-    """Read FLIC's ``examples.mat`` into one FLIC11 record per example (file order)."""
+    """Read FLIC's ``examples.mat`` into one FLIC11 record per example (file order), in
+    0-based pixel centres (the file's 1-based values minus 1)."""
     path = Path(path)
     m = load_mat(path, squeeze=True)
-    if "examples" not in m:
-        raise DataError(path, "no 'examples' struct array: not a FLIC examples.mat (variables: "
-                              f"{sorted(k for k in m if not k.startswith('__'))})")
-    examples = np.atleast_1d(m["examples"])
+    examples = np.atleast_1d(mat_variable(m, "examples", path, "struct array: not a FLIC examples.mat"))
     records = []
     for i, e in enumerate(examples.ravel()):
         coords = np.asarray(_field(e, "coords", path, i))
@@ -62,7 +62,7 @@ def read_flic(path: str | Path) -> list[ImageRecord]:
         xy = coords[:, FLIC_SLOTS].T  # (11, 2)
         lab = np.isfinite(xy).all(1)
         kp = np.zeros((11, 3), np.float32)
-        kp[lab, :2] = xy[lab]
+        kp[lab, :2] = xy[lab] - 1
         kp[lab, 2] = 2
         dims = np.asarray(_field(e, "imgdims", path, i)).ravel()
         if dims.size < 2 or not np.isfinite(dims[:2]).all():
@@ -76,7 +76,7 @@ def read_flic(path: str | Path) -> list[ImageRecord]:
             t = np.asarray(torso, np.float64).ravel()
             if not np.isfinite(t).all():
                 raise DataError(path, "torsobox contains NaN or infinite values", i)
-            extra["torso_box"] = [float(v) for v in t]
+            extra["torso_box"] = [float(v) - 1 for v in t]
         for key, out in (("istrain", "is_train"), ("istest", "is_test")):
             if getattr(e, key, None) is not None and np.asarray(getattr(e, key)).size == 1:
                 extra[out] = bool(np.asarray(getattr(e, key)).ravel()[0])

@@ -20,8 +20,10 @@ What this reader assumes:
 - Both releases give coordinates for every joint, occluded or not, so a not-visible joint is
   "labelled but occluded" (COCO v = 1) and a visible one v = 2. No joint is unlabelled.
   (Some LSPET points lie outside the image; they are kept as given.)
-- Coordinates are kept as stored (the releases document no 0/1-based convention; the
-  difference is at most one pixel).
+- Coordinates are MATLAB 1-based, as in the other MATLAB releases read here (MPII, FLIC,
+  J-HMDB); records are 0-based pixel centres, so 1 is subtracted from every x and y, once,
+  here. Without it, mixed MPII + LSP training would disagree by a pixel,
+  and a horizontal flip would turn the error's sign.
 - Image ``i`` (0-based) is ``im{i+1:04d}.jpg`` (LSP) or ``im{i+1:05d}.jpg`` (LSPET); sizes are
   read from ``images/`` beside the file when it exists, otherwise estimated from the points.
 """
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from posekit.data.formats._common import ImageSizer, load_mat
+from posekit.data.formats._common import ImageSizer, load_mat, mat_variable
 from posekit.data.records import ImageRecord
 from posekit.errors import DataError
 from posekit.skeleton import LSP14
@@ -49,15 +51,15 @@ def lsp_layout(joints: np.ndarray) -> str:
     return ""
 
 
-def read_lsp(path: str | Path, image_dir: str | Path | None = None) -> list[ImageRecord]:
+def read_lsp(path: str | Path, image_dir: str | Path | None = None, *,
+             read_images: bool = True) -> list[ImageRecord]:
     """Read an LSP or LSP-extended ``joints.mat`` (layout found from the shape) into one
-    record per image with one LSP14 person each; ``extra["release"]`` says which layout."""
+    record per image with one LSP14 person each, in 0-based pixel centres (the file's 1-based
+    values minus 1); ``extra["release"]`` says which layout. ``read_images=False`` estimates
+    image sizes from the keypoints without looking for the images."""
     path = Path(path)
     m = load_mat(path, squeeze=False)
-    if "joints" not in m:
-        raise DataError(path, "no 'joints' matrix: not an LSP joints.mat (variables: "
-                              f"{sorted(k for k in m if not k.startswith('__'))})")
-    joints = np.asarray(m["joints"])
+    joints = np.asarray(mat_variable(m, "joints", path, "matrix: not an LSP joints.mat"))
     layout = lsp_layout(joints)
     if not layout:
         raise DataError(path, f"'joints' has shape {joints.shape}; expected 3x14xN (LSP) or "
@@ -67,7 +69,7 @@ def read_lsp(path: str | Path, image_dir: str | Path | None = None) -> list[Imag
     # -> (N, 14, 3) holding x, y, flag
     per_image = joints.transpose(2, 1, 0) if layout == "lsp" else joints.transpose(2, 0, 1)
     per_image = per_image.astype(np.float64)
-    sizer = ImageSizer(path, image_dir, path.parent / "images")
+    sizer = ImageSizer(path, image_dir, path.parent / "images", read_images)
     digits = 4 if layout == "lsp" else 5
     records = []
     for i, j in enumerate(per_image):
@@ -78,7 +80,7 @@ def read_lsp(path: str | Path, image_dir: str | Path | None = None) -> list[Imag
         if not np.isin(flag, (0, 1)).all():
             raise DataError(path, f"visibility flags must be 0 or 1, got {sorted(set(flag.tolist()))}", i)
         visible = flag == 0 if layout == "lsp" else flag == 1
-        kp = np.concatenate([j[:, :2], np.where(visible, 2, 1)[:, None]], axis=1)
+        kp = np.concatenate([j[:, :2] - 1, np.where(visible, 2, 1)[:, None]], axis=1)
         name = f"im{i + 1:0{digits}d}.jpg"
         w, h, est = sizer.size(name, kp[:, :2], i)
         extra = {"release": layout}

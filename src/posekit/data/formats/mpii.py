@@ -19,6 +19,10 @@ Common JSON form (HRNet / MMPose conversion, one entry per person)::
     [{"image": name, "joints": 16 x [x, y], "joints_vis": 16 x 0/1,
       "center": [x, y], "scale": person height / 200 px}]
 
+posekit also reads (and writes) an optional ``"head_box": [x1, y1, x2, y2]`` per entry, the
+official head rectangle in the same 1-based frame, and accepts entries without ``center`` /
+``scale`` (unknown, as HRNet's -1).
+
 Conventions (converted once, here):
 - Coordinates are MATLAB 1-based in both forms (the reference MPII loaders of HRNet and MMPose
   subtract 1); records are 0-based pixel centres, so 1 is subtracted from every x, y, head
@@ -29,12 +33,13 @@ Conventions (converted once, here):
   joint absent from ``annopoints`` is unlabelled (x = y = v = 0).
 - JSON: ``joints_vis`` only says whether a joint is labelled (occlusion is lost), so labelled
   joints get v = 2 and unlabelled ones x = y = v = 0.
-- Head boxes: the .mat has them. The JSON form has none, so they are **estimated**: a square
+- Head boxes: the .mat has them. The JSON form has none (unless posekit's ``head_box``
+  field is there), so they are **estimated**: a square
   centred on the midpoint of upper_neck and head_top, with side ``L / (0.6 * sqrt(2))`` where
   L is the neck-top distance. That makes the official PCKh normaliser (0.6 x head-box
   diagonal) equal to the head segment length, which is the definition PCKh approximates;
   it is not the official box, so PCKh on JSON input is close to, not equal to, the official
-  number. Such records carry ``extra["head_boxes_estimated"] = True``.
+  number. Records with any estimated box carry ``extra["head_boxes_estimated"] = True``.
 - Every annorect is kept as a person (index j stays j), also those without keypoints (test
   images); fields a person lacks (head box, scale, centre) are 0.
 - Image sizes are not in either form; they are read from the image headers when the image
@@ -104,12 +109,14 @@ def _num(s: Any, name: str, path: Path, index: int) -> float | None:
     return float(a.ravel()[0])
 
 
-def read_mpii_mat(path: str | Path, image_dir: str | Path | None = None) -> list[ImageRecord]:
+def read_mpii_mat(path: str | Path, image_dir: str | Path | None = None, *,
+                  read_images: bool = True) -> list[ImageRecord]:
     """Read the official MPII release ``.mat`` into one record per ``annolist`` entry.
 
     Args:
         path: ``mpii_human_pose_v1_u12_1.mat`` (or a file in the same layout).
         image_dir: folder of the images, for their sizes (default ``images/`` beside the file).
+        read_images: False estimates image sizes from the keypoints without the images.
 
     Returns:
         records in MPII16 order with head_boxes, scales (px) and centers; ``extra`` holds
@@ -125,7 +132,7 @@ def read_mpii_mat(path: str | Path, image_dir: str | Path | None = None) -> list
     img_train = np.atleast_1d(np.asarray(_get(rel, "img_train"))) if _get(rel, "img_train") is not None else None
     single = _items(_get(rel, "single_person"))
     acts = _items(_get(rel, "act"))
-    sizer = ImageSizer(path, image_dir, path.parent / "images")
+    sizer = ImageSizer(path, image_dir, path.parent / "images", read_images)
     records = []
     for i, a in enumerate(annolist):
         image = _get(a, "image")
@@ -184,26 +191,29 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def read_mpii_json(path: str | Path, image_dir: str | Path | None = None) -> list[ImageRecord]:
+def read_mpii_json(path: str | Path, image_dir: str | Path | None = None, *,
+                   read_images: bool = True) -> list[ImageRecord]:
     """Read the common MPII JSON form (one entry per person) into one record per image, in
-    order of first appearance. Head boxes are estimated (see module docstring).
+    order of first appearance. Head boxes come from ``head_box`` when an entry has one, else
+    they are estimated (see module docstring).
 
     Args:
         path: e.g. ``mpii_train.json`` / ``test_mpii.json``.
         image_dir: folder of the images, for their sizes (default ``images/`` beside the file,
             else the file's own folder).
+        read_images: False estimates image sizes from the keypoints without the images.
     """
     path = Path(path)
     d = load_json(path)
     if not isinstance(d, list):
         raise DataError(path, "not an MPII JSON file (expected a list of person entries)")
     default = path.parent / "images" if (path.parent / "images").is_dir() else path.parent
-    sizer = ImageSizer(path, image_dir, default)
-    groups: dict[str, list[tuple[int, np.ndarray, float, np.ndarray]]] = {}
+    sizer = ImageSizer(path, image_dir, default, read_images)
+    groups: dict[str, list[tuple[int, np.ndarray, float, np.ndarray, np.ndarray | None]]] = {}
     for i, e in enumerate(d):
         if not isinstance(e, dict) or not isinstance(e.get("image"), str):
             raise DataError(path, "entry is not an object with an 'image' name", i)
-        for key in ("joints", "joints_vis", "center", "scale"):
+        for key in ("joints", "joints_vis"):
             if key not in e:
                 raise DataError(path, f"missing field {key!r}", i)
         joints = finite_array(e["joints"], path, i, "joints")
@@ -216,26 +226,38 @@ def read_mpii_json(path: str | Path, image_dir: str | Path | None = None) -> lis
         lab = vis > 0
         kp[lab, :2] = joints[lab] - 1
         kp[lab, 2] = 2
-        center = finite_array(e["center"], path, i, "center").ravel()
-        scale = float(finite_array(e["scale"], path, i, "scale"))
+        center = finite_array(e.get("center", [-1, -1]), path, i, "center").ravel()
+        scale = float(finite_array(e.get("scale", -1), path, i, "scale"))
         if center.shape != (2,):
             raise DataError(path, f"center has {center.size} values, expected 2", i)
         if scale > 0:
             height, c = scale * PIXEL_STD, (center - 1).astype(np.float32)
         else:  # HRNet writes scale = -1 / center = [-1, -1] when unknown
             height, c = 0.0, np.zeros(2, np.float32)
-        groups.setdefault(e["image"], []).append((i, kp, height, c))
+        head = None
+        if "head_box" in e:
+            hb = finite_array(e["head_box"], path, i, "head_box").ravel()
+            if hb.shape != (4,):
+                raise DataError(path, f"head_box has {hb.size} values, expected [x1, y1, x2, y2]", i)
+            x1, y1, x2, y2 = hb - 1
+            head = np.array([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)], np.float32)
+        groups.setdefault(e["image"], []).append((i, kp, height, c, head))
     records = []
     for n_img, (name, people) in enumerate(groups.items()):
         kp = np.stack([p[1] for p in people])
         first = people[0][0]
         pts = kp[kp[:, :, 2] > 0][:, :2]
         w, h, est = sizer.size(name, pts, first)
-        extra: dict[str, Any] = {"head_boxes_estimated": True}
+        given = [p[4] is not None for p in people]
+        head = estimate_head_boxes(kp)
+        for j, p in enumerate(people):
+            if p[4] is not None:
+                head[j] = p[4]
+        extra: dict[str, Any] = {} if all(given) else {"head_boxes_estimated": True}
         if est:
             extra["size_estimated"] = True
         records.append(ImageRecord.create(
-            name, w, h, kp, MPII16, head_boxes=estimate_head_boxes(kp),
+            name, w, h, kp, MPII16, head_boxes=head,
             scales=[p[2] for p in people], centers=np.stack([p[3] for p in people]),
             image_id=n_img + 1, ann_ids=[p[0] + 1 for p in people], extra=extra,
             source=str(path), index=first))
@@ -252,8 +274,9 @@ def _minus1(v: float) -> float:
 
 def write_mpii_json(records: Sequence[ImageRecord], path: str | Path) -> None:
     """Write MPII16 records in the common JSON form (1-based coordinates, scale in units of
-    200 px, unlabelled joints as (-1, -1) with joints_vis 0). Head boxes are not written: the
-    form has no field for them."""
+    200 px, unlabelled joints as (-1, -1) with joints_vis 0). Head boxes are written as
+    posekit's ``head_box`` field (1-based) for records whose boxes are real (not estimated)
+    and not all zero; the common form itself has no field for them."""
     out = []
     for i, r in enumerate(records):
         if r.spec != MPII16:
@@ -264,11 +287,15 @@ def write_mpii_json(records: Sequence[ImageRecord], path: str | Path) -> None:
             joints = [[num_for(x, _plus1, _minus1), num_for(y, _plus1, _minus1)] if ok else [-1, -1]
                       for (x, y, _), ok in zip(kp, lab)]
             has_scale = r.scales is not None and r.scales[p] > 0
-            out.append({
+            entry = {
                 "image": r.file_name, "joints": joints, "joints_vis": [int(v) for v in lab],
                 "center": [num_for(c, _plus1, _minus1) for c in r.centers[p]]
                 if has_scale and r.centers is not None else [-1, -1],
                 "scale": num_for(r.scales[p], lambda s: s / PIXEL_STD, lambda s: s * PIXEL_STD)
                 if has_scale else -1,
-            })
+            }
+            real_heads = r.head_boxes is not None and not r.extra.get("head_boxes_estimated")
+            if real_heads and r.head_boxes[p].any():
+                entry["head_box"] = [num_for(v, _plus1, _minus1) for v in r.head_boxes[p]]
+            out.append(entry)
     write_json(out, path)
