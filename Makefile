@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/posekit predict "$$($(PY) -m posekit.demo)" --out $(OUT)
+	photo="$$($(PY) -m posekit.demo)" && $(VENV)/bin/posekit predict "$$photo" --out $(OUT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n 2 --dist loadfile

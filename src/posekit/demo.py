@@ -4,8 +4,12 @@
 scikit-image wheel. :func:`fetch_demo_image` downloads that wheel with pip's own client
 (``pip download scikit-image --no-deps``, no install) and extracts just the picture, once:
 
-    python -c "from posekit.demo import fetch_demo_image; print(fetch_demo_image())"
-    posekit predict "$(python -c 'from posekit.demo import fetch_demo_image; print(fetch_demo_image())')"
+    python -m posekit.demo [CACHE_DIR]          # prints the photo's path
+    posekit predict "$(python -m posekit.demo)"
+    posekit data sample --out sample/           # the photo with its person annotated, and more
+
+``python -m posekit.demo`` prints the path on stdout, or one error line on stderr and exits 1
+when pip cannot fetch the wheel (no traceback, so that ``$(...)`` in a shell stays readable).
 """
 
 from __future__ import annotations
@@ -40,7 +44,11 @@ def fetch_demo_image(cache_dir: str | Path | None = None) -> Path:
     target = cache / "astronaut.png"
     if target.is_file():
         return target
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PosekitError(f"cannot create the demo cache folder {cache} ({e.strerror or e}); "
+                           "set POSEKIT_CACHE to a writable folder") from None
     with tempfile.TemporaryDirectory(prefix="posekit-wheel-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "scikit-image", "--no-deps",
                "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d", tmp]
@@ -66,5 +74,17 @@ def fetch_demo_image(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m posekit.demo [CACHE_DIR]``: print the photo's path; exit code 0, or 1 with
+    one line on stderr when it cannot be had."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        print(fetch_demo_image(args[0] if args else None))
+    except PosekitError as e:
+        print(f"posekit.demo: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    print(fetch_demo_image(sys.argv[1] if len(sys.argv) > 1 else None))
+    sys.exit(main())

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from posekit import cli
-from posekit.data.formats import read_annotations, read_coco
-from posekit.io import read_image
+from posekit.data.formats import read_annotations, read_coco, write_coco
+from posekit.data.synthetic import render_scene
+from posekit.io import read_image, write_image
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def run(monkeypatch, capsys):
     return _run
 
 
-@pytest.mark.parametrize("verb", [[], ["inspect"], ["convert"], ["show"]])
+@pytest.mark.parametrize("verb", [[], ["inspect"], ["convert"], ["show"], ["sample"]])
 def test_help_for_every_verb(run, verb):
     code, out, _ = run("data", *verb, "--help")
     assert code == 0 and "usage: posekit data" in out
@@ -36,7 +37,7 @@ def test_help_for_every_verb(run, verb):
 
 def test_data_without_verb_prints_help(run):
     code, out, _ = run("data")
-    assert code == 2 and "inspect" in out and "convert" in out and "show" in out
+    assert code == 2 and "inspect" in out and "convert" in out and "show" in out and "sample" in out
 
 
 def test_inspect_coco_sample(run, shared_data):
@@ -143,6 +144,105 @@ def test_show_mpii_draws_head_boxes(run, shared_data, tmp_path):
 
 
 def test_data_modules_do_not_import_torch():
-    code = ("import sys, posekit.commands.data, posekit.data.formats; "
+    code = ("import sys, posekit.commands.data, posekit.data.formats, posekit.data.sample; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ------------------------------------------------------------------ outputs a user can trust
+@pytest.fixture
+def scenes(tmp_path):
+    """Two small synthetic scenes: ``tmp_path/imgs/scene_{0,1}.png`` and their COCO file
+    ``tmp_path/scenes.json`` (no ../shared needed)."""
+    imgs = tmp_path / "imgs"
+    records = []
+    for i in range(2):
+        img, rec = render_scene(i, size=(96, 72), num_people=(1, 2), file_name=f"scene_{i}.png",
+                                image_id=i + 1)
+        write_image(imgs / rec.file_name, img)
+        records.append(rec)
+    ann = tmp_path / "scenes.json"
+    write_coco(records, ann)
+    return ann, imgs
+
+
+def _one_clean_line(err: str) -> None:
+    """One error line, from posekit's own checks: no Python exception name, no -v hint."""
+    assert err.count("\n") == 1, err
+    assert "Error:" not in err and "Traceback" not in err and "run with -v" not in err, err
+
+
+def test_convert_to_an_existing_folder_is_one_clear_line(run, scenes, tmp_path):
+    ann, _ = scenes
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    code, out, err = run("data", "convert", str(ann), str(folder))
+    assert code == 1 and out == ""
+    _one_clean_line(err)
+    assert f"{folder}: is a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "outdir", "scenes.json"]
+
+
+def test_convert_under_a_file_is_one_clear_line(run, scenes, tmp_path):
+    ann, _ = scenes
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    code, _, err = run("data", "convert", str(ann), str(blocker / "o.json"))
+    assert code == 1
+    _one_clean_line(err)
+    assert str(blocker) in err and "a file of that name exists" in err
+    assert blocker.read_text() == "x"
+
+
+def test_convert_refuses_to_write_over_its_input(run, scenes):
+    ann, _ = scenes
+    before = ann.read_bytes()
+    code, _, err = run("data", "convert", str(ann), str(ann.parent / "." / ann.name))
+    assert code == 1 and "is the input file" in err
+    _one_clean_line(err)
+    assert ann.read_bytes() == before
+
+
+def test_show_out_is_a_file_or_below_one(run, scenes, tmp_path):
+    ann, imgs = scenes
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    code, _, err = run("data", "show", str(ann), "--images", str(imgs), "--out", str(blocker))
+    assert code == 1 and f"{blocker}: --out must be a folder" in err
+    _one_clean_line(err)
+    code, _, err = run("data", "show", str(ann), "--images", str(imgs),
+                       "--out", str(blocker / "sub"))
+    assert code == 1 and "cannot create the output folder" in err and str(blocker) in err
+    _one_clean_line(err)
+    assert blocker.read_text() == "x"
+
+
+def test_show_never_writes_over_an_input_image(run, scenes):
+    ann, imgs = scenes
+    before = {p.name: p.read_bytes() for p in imgs.iterdir()}
+    # overlays are named <stem>.png: with --out = --images they would replace scene_0.png
+    for out in (imgs, imgs / "." / ".." / imgs.name):
+        code, stdout, err = run("data", "show", str(ann), "--images", str(imgs), "--out", str(out))
+        assert code == 1 and stdout == "" and "--out is the --images folder" in err
+        _one_clean_line(err)
+    assert {p.name: p.read_bytes() for p in imgs.iterdir()} == before
+
+
+def test_show_reports_a_missing_images_folder_once(run, scenes, tmp_path):
+    ann, _ = scenes
+    code, out, err = run("data", "show", str(ann), "--images", str(tmp_path / "nope"),
+                         "--out", str(tmp_path / "o"))
+    assert code == 1 and out == ""
+    _one_clean_line(err)
+    assert f"{tmp_path / 'nope'}: --images folder not found" in err
+
+
+def test_show_draws_the_synthetic_scenes(run, scenes, tmp_path):
+    ann, imgs = scenes
+    code, out, err = run("data", "show", str(ann), "--images", str(imgs),
+                         "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    assert "wrote 2 overlays" in out
+    for name in ("scene_0.png", "scene_1.png"):
+        src, drawn = read_image(imgs / name), read_image(tmp_path / "o" / name)
+        assert drawn.shape == src.shape and (drawn != src).any()

@@ -4,6 +4,14 @@
 - ``posekit data convert IN OUT``: any supported format to COCO keypoints JSON.
 - ``posekit data show FILE --images DIR --out DIR``: one PNG overlay per image. A bad or
   missing image is reported on stderr and skipped; the exit code is 1 if any image failed.
+  ``--out`` must not be the images folder (overlays would overwrite or mix with the inputs).
+- ``posekit data sample --out DIR``: a tiny real sample (a photo, synthetic figures, COCO and
+  MPII ground truth, prediction files) on which every README example runs; see
+  :mod:`posekit.data.sample`.
+
+Output paths are checked before anything is written (``posekit.io.output_file`` /
+``output_dir``): an existing file where a folder is wanted, a folder where a file is wanted,
+or a path that cannot be created is one error line naming the path.
 
 No torch here: only numpy, OpenCV and the readers.
 """
@@ -14,13 +22,15 @@ import argparse
 import logging
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from posekit.data.formats import FORMATS, detect_format, read_annotations, write_coco
 from posekit.data.records import ImageRecord
-from posekit.errors import DataError
+from posekit.errors import DataError, PosekitError
+from posekit.io import output_dir, output_file, read_image, write_image
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +82,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="draw at most N images")
     p.add_argument("--no-boxes", action="store_true", help="do not draw person boxes")
     p.set_defaults(func=run_show)
+
+    p = verbs.add_parser("sample", help="write a tiny real sample to try every command on",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description=_sample_description())
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the sample into")
+    p.add_argument("--no-photo", action="store_true",
+                   help="synthetic figures only (no download): no astronaut.png and no MPII files")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite files of the sample's names that already exist in DIR")
+    p.set_defaults(func=run_sample)
+
+
+def _sample_description() -> str:
+    """``posekit data sample --help``: what it writes (posekit.data.sample.SAMPLE_FILES)."""
+    from posekit.data.sample import file_table
+
+    intro = ("Write a tiny real sample into DIR, on which every example of the README runs: the "
+             "demo photo (fetched once with pip from the scikit-image wheel and cached; see "
+             "posekit.demo) with its person annotated by hand, three scenes of synthetic figures "
+             "with exact ground truth, and prediction files to evaluate. Files:")
+    return "\n".join([textwrap.fill(intro, 88), "", file_table(indent="  "), "",
+                      "Then, for example:",
+                      "  posekit data inspect DIR/coco.json",
+                      "  posekit data show DIR/coco.json --images DIR --out overlays",
+                      "  posekit eval DIR/coco.json DIR/coco_results.json --metric coco",
+                      "  posekit eval DIR/mpii.json DIR/mpii_results.json --metric pckh"])
 
 
 def _no_verb(parser: argparse.ArgumentParser) -> int:
@@ -139,8 +175,11 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise DataError(args.output, "is the input file; give another name for the COCO output")
+    out = output_file(args.output)
     fmt, records = _read(args, args.input, args.image_dir)
-    write_coco(records, args.output)
+    write_coco(records, out)
     people = sum(r.num_people for r in records)
     print(f"{args.input} ({fmt}) -> {args.output} (COCO keypoints JSON): {len(records)} images, "
           f"{people} people")
@@ -160,16 +199,20 @@ def _overlay_name(file_name: str, used: set[str]) -> str:
 def run_show(args: argparse.Namespace) -> int:
     import cv2
 
-    from posekit.io import read_image, write_image
     from posekit.viz import draw_poses
 
+    image_dir = Path(args.images)
+    if not image_dir.is_dir():
+        raise DataError(image_dir, "--images folder not found")
+    if Path(args.out).resolve() == image_dir.resolve():
+        raise DataError(args.out, "--out is the --images folder: the overlays would overwrite or "
+                                  "mix with the input images; give another folder")
+    out_dir = output_dir(args.out)
     # No image_dir for the reader: a missing image must not stop the batch (it is reported and
     # skipped below), and the images themselves give the sizes that matter here.
     _, records = _read(args, args.file, None)
     if args.limit is not None:
         records = records[: max(args.limit, 0)]
-    image_dir, out_dir = Path(args.images), Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     failed = done = 0
     for i, r in enumerate(records):
@@ -196,3 +239,19 @@ def run_show(args: argparse.Namespace) -> int:
         done += 1
     print(f"wrote {done} overlays to {out_dir}" + (f"; {failed} images failed" if failed else ""))
     return 1 if failed else 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from posekit.data.sample import write_sample
+    from posekit.demo import fetch_demo_image
+
+    photo = None
+    if not args.no_photo:
+        try:
+            photo = fetch_demo_image()
+        except PosekitError as e:
+            raise PosekitError(f"{e} (--no-photo writes the synthetic part without it)") from None
+    written = write_sample(args.out, photo, overwrite=args.force)
+    print(f"wrote the posekit sample to {args.out}: " + ", ".join(p.name for p in written))
+    print(f"try: posekit data inspect {Path(args.out) / 'coco.json'}")
+    return 0
