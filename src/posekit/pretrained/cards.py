@@ -52,7 +52,9 @@ class ModelCard:
     ``input_layout`` is the layout of the *graph's* placeholder; the module returned by
     ``load_pretrained`` always takes ``(B, 3, H, W)`` float tensors normalised per
     ``normalisation`` (channels in ``normalisation.channel_order``). ``weights_sha256`` is the
-    content digest of the converted weights (:func:`posekit.pretrained.cache.weights_digest`).
+    content digest of the converted weights (:func:`posekit.pretrained.cache.weights_digest`) and
+    ``graph_sha256`` the digest of the converted topology
+    (:func:`posekit.pretrained.cache.graph_digest`); both are checked at every load.
 
     ``source_*`` name the file the weights come from. The graph topology comes from the TF.js
     ``graph_*`` file when those are set (a TFLite weights source, e.g. MediaPipe's BlazePose),
@@ -78,6 +80,7 @@ class ModelCard:
     graph_package: str | None = None
     graph_version: str | None = None
     graph_file: str | None = None
+    graph_sha256: str = ""
 
     @property
     def head_nodes(self) -> tuple[str, ...]:
@@ -258,9 +261,10 @@ _add(ModelCard(
           "COCO sample: mean best IoU with the 11 people >= 2000 px^2 is 0.80 with it, 0.69 "
           "with x * stride."))
 
-# content digest of the converted weights (cache.weights_digest: names, dtypes, shapes, bytes;
-# posekit conversion format 1), filled from a conversion;
-# BlazePose landmark models: TF.js graph + MediaPipe TFLite weights
+# what every model is built from, checked at every load (posekit conversion format 1):
+# _SHA: content digest of the converted weights (cache.weights_digest: names, dtypes, shapes, bytes),
+# _GRAPH_SHA: digest of the converted topology (cache.graph_digest: sha256 of its canonical JSON);
+# both filled from a conversion. BlazePose landmark models: TF.js graph + MediaPipe TFLite weights
 _SHA = {
     "blazepose_detector": "ed2f5dac7b8274ba892b366c4800bdeac97c4dc6557d40e40b4b79db065491b7",
     "blazepose_full": "6bb397394dbc5cab318e6c672c13e71a23a01c5d3c197df22fa01ec357e4c411",
@@ -273,8 +277,20 @@ _SHA = {
     "nanodet": "d9d674e3140b9d148fd24cf8659cefd751745e3c1d74a9bfbed3b78d32a20507",
     "posenet": "55e5cbb47dfe834efcb1738697ae97729d903d364d1bfcaf45d67100ab2db72c",
 }
-for _name, _sha in _SHA.items():
-    CARDS[_name] = replace(CARDS[_name], weights_sha256=_sha)
+_GRAPH_SHA = {
+    "blazepose_detector": "6df78a17ca906c5d77ec65e3898f9c4c10cd44c00081008ae2605f5c1dc3d28d",
+    "blazepose_full": "d7d9ead25cfb7f16688c0176655d372b2e7108b25788093d4994e4724f5e76c3",
+    "blazepose_heavy": "14e138ca1c3c29b189b44dba7cb1403de1d61b4c01fb73a14fab24381a0bdf88",
+    "blazepose_lite": "c09b0dcb83adcbd67e45877077fe5fe7c13ec5e34e22b9d14898af2a04250e27",
+    "efficientpose_ii_lite": "e126795691aeb253ef4274b2c633fd5194cc46c9ceac3d85ea9ca9378d0bb650",
+    "movenet_lightning": "5863183003cbc778ef8046a93307f7a9763d5bc28879cae45fc33318d9222e63",
+    "movenet_multipose": "8cd44343e257d786b414f2b8e2c54a6f41f2fa67864c528394ef3f314a56ae4b",
+    "movenet_thunder": "bab18a2bb3a2184f83033d9463fc3cd21b6c6e87ae229a2b22c2ab75d6dbbca6",
+    "nanodet": "631a3af32c4c15a58d89a1b8a66ddb602db7040f7d6bd968438312043a4d2ad1",
+    "posenet": "7eed16b588c103ef847bed6627c2af867ca0efc0e1e23a7aac596ddb3130d4bf",
+}
+for _name in CARDS:
+    CARDS[_name] = replace(CARDS[_name], weights_sha256=_SHA[_name], graph_sha256=_GRAPH_SHA[_name])
 
 
 def get_card(name: str) -> ModelCard:
