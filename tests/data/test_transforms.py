@@ -3,18 +3,21 @@ half-body selection, colour maths, determinism."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posekit import COCO17, MPII16
+from posekit.codecs.heatmap import MSRAHeatmap, UDPHeatmap, to_image
 from posekit.data.transforms import (
     AugConfig, BottomUpAugConfig, CropParams, apply_crop, body_part_indices, bottomup_affine,
     bottomup_transform, color_jitter, color_matrix, flip_image, flip_keypoints, half_body_box,
     mark_outside, swap_left_right, topdown_crop_params, topdown_transform,
 )
-from posekit.geometry import invert_affine, transform_points
+from posekit.geometry import crop_affine, invert_affine, transform_points, warp_image
 
 LW, RW = COCO17.index("left_wrist"), COCO17.index("right_wrist")
 
@@ -66,12 +69,13 @@ def test_flip_flip_is_identity_with_swap():
     assert np.array_equal(flip_image(flip_image(img)), img)
 
 
-def test_flipped_crop_equals_mirrored_unflipped_crop():
+@pytest.mark.parametrize("udp", [False, True])
+def test_flipped_crop_equals_mirrored_unflipped_crop(udp):
     rng = np.random.default_rng(3)
     img = rng.integers(0, 255, (200, 220, 3), dtype=np.uint8)
     kp = _person((110, 100), 120)
-    p = CropParams(center=np.array([110.0, 100.0]), size=np.array([90.0, 120.0]), rotation_deg=17)
-    pf = CropParams(center=p.center, size=p.size, rotation_deg=17, flip=True)
+    p = CropParams(center=np.array([110.0, 100.0]), size=np.array([90.0, 120.0]), rotation_deg=17, udp=udp)
+    pf = CropParams(center=p.center, size=p.size, rotation_deg=17, flip=True, udp=udp)
     a, b = apply_crop(img, kp, p, COCO17, (96, 128)), apply_crop(img, kp, pf, COCO17, (96, 128))
     assert np.allclose(b.keypoints, flip_keypoints(a.keypoints, COCO17, 96), atol=1e-4)
     diff = np.abs(b.image.astype(int) - flip_image(a.image).astype(int))
@@ -84,15 +88,15 @@ def test_flipped_crop_equals_mirrored_unflipped_crop():
 # ----------------------------------------------------------------------------- crop affine
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(rot=st.floats(-180, 180), flip=st.booleans(), zoom=st.floats(1.0, 2.5),
-       dx=st.floats(-0.2, 0.2), dy=st.floats(-0.2, 0.2), joint=st.integers(0, 16))
-def test_crop_single_pixel(rot, flip, zoom, dx, dy, joint):
+       dx=st.floats(-0.2, 0.2), dy=st.floats(-0.2, 0.2), joint=st.integers(0, 16), udp=st.booleans())
+def test_crop_single_pixel(rot, flip, zoom, dx, dy, joint, udp):
     kp = _person((150, 150), 60)
     x, y = int(kp[joint, 0]), int(kp[joint, 1])
     img = _pixel_image(300, 300, x, y)
     out = (48, 64)
     size = np.array(out, np.float64) / zoom
     p = CropParams(center=np.array([x, y]) + np.array([dx, dy]) * size, size=size,
-                   rotation_deg=rot, flip=flip)
+                   rotation_deg=rot, flip=flip, udp=udp)
     s = apply_crop(img, kp, p, COCO17, out)
     label = COCO17.flip_index[joint] if flip else joint
     assert s.keypoints[label, 2] == 2
@@ -109,6 +113,60 @@ def test_crop_marks_points_outside_as_unlabelled_but_keeps_coordinates():
     assert (s.keypoints[ankles, 2] == 0).all() and (s.keypoints[ankles, 1] > 64).all()
     assert s.keypoints[0, 2] == 2
     assert mark_outside(np.array([[[-0.6, 1, 2], [0, 0, 1]]]), (4, 4))[0, :, 2].tolist() == [0, 1]
+
+
+# ------------------------------------------------------------------------------ the UDP warp
+def test_udp_warp_puts_the_box_edges_on_corner_pixel_centres():
+    center, size = np.array([100.0, 50.0]), np.array([94.0, 126.0])
+    box = np.array([[53.0, -13.0], [147.0, 113.0], [100.0, 50.0]])      # corners and centre
+    udp = CropParams(center=center, size=size, udp=True).affine((192, 256))
+    assert np.allclose(transform_points(udp, box), [[0, 0], [191, 255], [95.5, 127.5]])
+    edge = CropParams(center=center, size=size).affine((192, 256))
+    assert np.allclose(transform_points(edge, box), [[-0.5, -0.5], [191.5, 255.5], [95.5, 127.5]])
+    # rotation and mirror act about the box centre as in the edge-to-edge warp
+    a = crop_affine(center, size, (192, 256), rotation_deg=30, flip=True, udp=True)
+    assert np.allclose(transform_points(a, center[None]), [[95.5, 127.5]])
+    assert np.allclose(np.abs(np.linalg.det(a[:, :2])), (191 / 94) * (255 / 126))
+
+
+def test_udp_warp_single_pixel_through_the_udp_codec():
+    """One bright pixel through UDP's warp and UDPHeatmap: the target's centre is where UDP's
+    warp at heatmap size puts the pixel (the bright pixel of the image warped at heatmap size),
+    and decode + to_image gives the pixel back. posekit's edge-to-edge crop would put UDP's
+    target 0.11 heatmap px off here (0.12 at the box edge)."""
+    codec = UDPHeatmap((192, 256))                       # 48x64 heatmaps
+    center, size = np.array([150.0, 150.0]), np.array([94.0, 126.0])   # heatmap scale 1/2
+    px, py = 191, 195                                     # heatmap (44, 54) exactly
+    img = _pixel_image(300, 300, px, py)
+    kp = _person((150, 150), 60)
+    kp[0, :2] = px, py
+    p = CropParams(center=center, size=size, udp=codec.udp_warp)
+    s = apply_crop(img, kp, p, COCO17, codec.input_size)
+    assert np.hypot(*(_brightest(s.image) - s.keypoints[0, :2])) <= 1.0
+    target = codec.encode(s.keypoints)
+    a_hm = crop_affine(center, size, codec.heatmap_size, udp=True)
+    mu = transform_points(a_hm, np.array([[px, py]], np.float64))
+    assert np.allclose(mu, [[44, 54]])
+    np.testing.assert_allclose(codec.crop_to_heatmap(s.keypoints[:1, :2].astype(np.float64)), mu, atol=1e-4)
+    hm_img = warp_image(img, a_hm, codec.heatmap_size, interpolation=cv2.INTER_NEAREST)
+    assert _brightest(hm_img).tolist() == [44, 54]
+    assert np.unravel_index(target.heatmaps[0].argmax(), target.heatmaps[0].shape) == (54, 44)
+    assert target.heatmaps[0, 54, 44] == pytest.approx(1.0, abs=1e-6)
+    back = to_image(codec.decode(torch.from_numpy(target.heatmaps)[None]), s.affine[None])
+    assert np.hypot(*(back[0, 0, :2].numpy() - [px, py])) < 0.01
+    edge = transform_points(crop_affine(center, size, codec.input_size), np.array([[px, py]], np.float64))
+    assert np.abs(codec.crop_to_heatmap(edge) - mu).max() > 0.08
+
+
+def test_topdown_transform_carries_the_codec_warp():
+    kp, box = _person((150, 150), 80), np.array([110, 100, 190, 200])
+    img = np.zeros((300, 300, 3), np.uint8)
+    assert (MSRAHeatmap().udp_warp, UDPHeatmap().udp_warp) == (False, True)
+    for udp in (False, True):
+        s = topdown_transform(img, kp, box, COCO17, (96, 128), np.random.default_rng(4), AugConfig(), udp=udp)
+        p = s.params
+        assert p.udp == udp
+        assert np.allclose(s.affine, crop_affine(p.center, p.size, (96, 128), p.rotation_deg, p.flip, udp=udp))
 
 
 # ------------------------------------------------------------------------------- half body

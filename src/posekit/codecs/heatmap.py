@@ -8,7 +8,10 @@ same box as the crop, edge to edge (see :func:`posekit.geometry.crop_affine`), s
     ``x_hm = (x_crop + 0.5) * w / W - 0.5``            (:class:`MSRAHeatmap`)
 
 which is an affine map, never ``x_crop / s``. :class:`UDPHeatmap` uses the unit-interval
-convention of Huang et al. instead: ``x_hm = x_crop * (w - 1) / (W - 1)``.
+convention of Huang et al. instead: ``x_hm = x_crop * (w - 1) / (W - 1)``, on crops cut with
+UDP's warp (``crop_affine(..., udp=True)``; each codec names its warp in ``udp_warp``).
+``MSRAHeatmap(mmpose_frame=True)`` is the frame ``x_hm = x_crop / s`` of weights trained in
+MMPose (see its docstring).
 
 Decoders run batched in torch on ``(B, K, h, w)`` tensors and return ``(B, K, 3)`` =
 ``[x, y, score]`` in input-crop pixels; :func:`to_image` maps them to image pixels through the
@@ -20,7 +23,8 @@ References:
       flip test with a one-pixel heatmap shift).
     * Zhang, Zhu, Dai, Ye, Zhu. *Distribution-Aware Coordinate Representation for Human Pose
       Estimation* (DARK), CVPR 2020 (unbiased sub-pixel targets; Gaussian modulation and a
-      second-order Taylor expansion of the log-heatmap at its maximum).
+      second-order Taylor expansion of the log-heatmap at its maximum; :func:`dark_decode`
+      adds what makes it safe on noisy maps and near the border).
     * Huang, Zhu, Du, Huang. *The Devil Is in the Details: Delving into Unbiased Data Processing
       for Human Pose Estimation* (UDP), CVPR 2020.
 """
@@ -36,8 +40,8 @@ import torch.nn.functional as F
 
 __all__ = [
     "HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "default_sigma", "gaussian_heatmaps",
-    "argmax_quarter", "dark_refine", "gaussian_blur", "flip_heatmaps", "flip_back_keypoints",
-    "to_image",
+    "argmax_quarter", "blur_sigma", "default_blur_kernel", "gaussian_blur", "dark_decode",
+    "flip_heatmaps", "flip_back_keypoints", "to_image",
 ]
 
 
@@ -116,72 +120,140 @@ def argmax_quarter(heatmaps: torch.Tensor, quarter: bool = True) -> torch.Tensor
     return torch.stack([x, y, maxval], dim=-1)
 
 
-def gaussian_blur(heatmaps: torch.Tensor, sigma: float, kernel_size: int | None = None) -> torch.Tensor:
-    """DARK's distribution modulation: blur each map with a Gaussian of std ``sigma`` (kernel
-    ``2 * ceil(2.5 σ) + 1`` by default), then rescale each map so that its maximum is unchanged.
-    Shape preserved: ``(B, K, h, w)``.
+def blur_sigma(kernel_size: int) -> float:
+    """σ of a ``kernel_size``-tap Gaussian by OpenCV's rule ``0.3 ((k - 1) / 2 - 1) + 0.8``
+    (11 taps -> 2.0, 17 -> 2.9, 7 -> 1.4). This is what MMPose's ``blur_kernel_size`` means, so
+    a kernel size taken from an MMPose config gives the same modulation here."""
+    return 0.3 * ((kernel_size - 1) * 0.5 - 1) + 0.8
 
-    Padding is zero: a Gaussian blurred by a Gaussian is again a Gaussian, so DARK stays exact
-    away from the border; within about 2σ of the border any padding biases the peak (zero
-    padding least: measured 0.03 px at 4 px, 0.2 px at 3 px from the border, σ = 2, vs 0.3 and
-    1.8 px for the reflect padding of the DARK reference code)."""
-    if kernel_size is None:
-        kernel_size = 2 * math.ceil(2.5 * sigma) + 1
+
+def default_blur_kernel(sigma: float) -> int:
+    """DARK's modulation kernel for targets of std ``sigma``: ``min(11, 2 ceil(2.5 σ) + 1)`` taps
+    (7 at σ = 1, 9 at 1.5, 11 from σ = 2 on; σ_blur by :func:`blur_sigma`: 1.4, 1.7, 2.0).
+
+    Why 11 taps at σ = 3 and not a kernel of the targets' own σ (17 taps, the old default): on
+    noisy σ = 3 maps (``benchmarks/codec_dark.py``) 11 and 17 taps decode equally well, inside
+    and along the border, while 7 taps are noisier inside; the shorter kernel pulls the
+    zero-padded starting maximum of :func:`dark_decode` less far in from the border (at most
+    1 px for keypoints 1 px or more from it, against 1.4 px) and costs less; and 11 taps
+    (σ_blur = 2.0) is the reference configuration's (MMPose's default, which its σ = 2 and
+    σ = 3 DARK configs both use), so the figure means the same in both. At σ = 1 (24x32 maps)
+    the kernel stays as wide as the targets (7 taps)."""
+    return min(11, 2 * math.ceil(2.5 * sigma) + 1)
+
+
+def gaussian_blur(heatmaps: torch.Tensor, kernel_size: int, sigma: float | None = None) -> torch.Tensor:
+    """Blur each ``(B, K, h, w)`` map with a ``kernel_size``-tap Gaussian (std ``sigma``, default
+    :func:`blur_sigma`), zero padding. Shape preserved.
+
+    Zero padding pulls a peak near the border inward (the missing mass beyond the edge), so
+    :func:`dark_decode` uses this map only to pick its starting pixel, and computes the
+    derivatives with a kernel shortened so that it never reaches past the edge."""
     r = kernel_size // 2
     B, K, h, w = heatmaps.shape
     t = torch.arange(-r, r + 1, dtype=heatmaps.dtype, device=heatmaps.device)
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = torch.exp(-t ** 2 / (2 * (blur_sigma(kernel_size) if sigma is None else sigma) ** 2))
     g = g / g.sum()
     x = heatmaps.reshape(B * K, 1, h, w)
     x = F.pad(x, (r, r, r, r), mode="constant", value=0.0)
     x = F.conv2d(x, g.view(1, 1, 1, -1))
     x = F.conv2d(x, g.view(1, 1, -1, 1))
-    x = x.reshape(B, K, h, w)
-    old_max = heatmaps.amax(dim=(-2, -1), keepdim=True)
-    new_max = x.amax(dim=(-2, -1), keepdim=True)
-    return x * old_max / new_max.clamp_min(1e-12)
+    return x.reshape(B, K, h, w)
 
 
-def dark_refine(heatmaps: torch.Tensor, coords: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-    """Second-order Taylor refinement of integer maxima (DARK, Zhang et al. 2020).
+def _taylor_step(hm: torch.Tensor, px: torch.Tensor, py: torch.Tensor, R: int,
+                 eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One Newton step of :func:`dark_decode` from the integer points ``(px, py)`` (``(B, K)``
+    long) on ``(B, K, h, w)`` maps, in float64, with the modulation kernel of radius ``R`` cut,
+    per axis, so that it never reaches past the border. Returns the offsets ``(ox, oy)``,
+    clamped to 1 px, and ``ok`` where the step is valid."""
+    B, K, h, w = hm.shape
+    dist_x = torch.minimum(px, w - 1 - px)
+    dist_y = torch.minimum(py, h - 1 - py)
+    # raw values on the (2R + 3)^2 patch around each point; with the radii below, the clamped
+    # (out-of-map) indices get zero weight
+    t = torch.arange(-(R + 1), R + 2, device=hm.device)
+    yy = (py[..., None] + t).clamp(0, h - 1)
+    xx = (px[..., None] + t).clamp(0, w - 1)
+    S = 2 * R + 3
+    patch = hm.reshape(B, K, h * w).gather(-1, (yy[..., :, None] * w + xx[..., None, :]).reshape(B, K, S * S))
+    patch = patch.reshape(B, K, S, S).double()
+    taps = torch.arange(-R, R + 1, device=hm.device, dtype=torch.float64)
+    g = torch.exp(-taps ** 2 / (2 * blur_sigma(2 * R + 1) ** 2)) if R else torch.ones_like(taps)
 
-    With ``L = log(max(heatmap, eps))`` and ``m`` the integer argmax, the maximum of the
-    quadratic ``L(m) + D'(x - m) + ½ (x - m)' H (x - m)`` is ``m - H⁻¹ D``, where ``D`` and
-    ``H`` are central finite differences at ``m`` (exact when ``L`` is quadratic, i.e. for a
-    Gaussian). Points at the border, or where ``H`` is not negative definite, are left at ``m``.
+    def kernel(dist: torch.Tensor) -> torch.Tensor:        # (B, K, 2R + 1), radius min(R, dist - 1)
+        k = torch.where(taps.abs() <= (dist - 1).clamp(0, R)[..., None], g, torch.zeros_like(g))
+        return k / k.sum(dim=-1, keepdim=True)
 
-    Args:
-        heatmaps: ``(B, K, h, w)`` (already modulated, if wanted).
-        coords: ``(B, K, 2+)`` integer argmax ``[x, y, ...]`` in heatmap pixels.
+    # separable blur evaluated at the 3x3 stencil only: rows (B, K, S, 3), then (B, K, 3, 3) [y, x]
+    rows = torch.einsum("bksjt,bkt->bksj", patch.unfold(-1, 2 * R + 1, 1), kernel(dist_x))
+    L = torch.einsum("bkjit,bkt->bkij", rows.transpose(-1, -2).unfold(-1, 2 * R + 1, 1), kernel(dist_y))
+    L = torch.log(L.clamp_min(eps))
 
-    Returns ``(B, K, 2)`` refined ``[x, y]`` in heatmap pixels.
-    """
-    B, K, h, w = heatmaps.shape
-    L = torch.log(heatmaps.double().clamp_min(eps)).reshape(B, K, h * w)
-    px = coords[..., 0].round().long()
-    py = coords[..., 1].round().long()
-
-    def at(dy: int, dx: int) -> torch.Tensor:
-        yy = (py + dy).clamp(0, h - 1)
-        xx = (px + dx).clamp(0, w - 1)
-        return L.gather(-1, (yy * w + xx).unsqueeze(-1)).squeeze(-1)
-
-    c = at(0, 0)
-    dx = 0.5 * (at(0, 1) - at(0, -1))
-    dy = 0.5 * (at(1, 0) - at(-1, 0))
-    dxx = at(0, 1) - 2 * c + at(0, -1)
-    dyy = at(1, 0) - 2 * c + at(-1, 0)
-    dxy = 0.25 * (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1))
+    c = L[..., 1, 1]
+    dx = 0.5 * (L[..., 1, 2] - L[..., 1, 0])
+    dy = 0.5 * (L[..., 2, 1] - L[..., 0, 1])
+    dxx = L[..., 1, 2] - 2 * c + L[..., 1, 0]
+    dyy = L[..., 2, 1] - 2 * c + L[..., 0, 1]
+    dxy = 0.25 * (L[..., 2, 2] - L[..., 2, 0] - L[..., 0, 2] + L[..., 0, 0])
     det = dxx * dyy - dxy ** 2
-    ok = (px > 0) & (px < w - 1) & (py > 0) & (py < h - 1) & (det > 1e-12) & (dxx < 0)
+    ok = (dist_x >= 1) & (dist_y >= 1) & (dxx < 0) & (det > 0)    # stencil inside, H negative definite
     safe = torch.where(ok, det, torch.ones_like(det))
     # offset = -H^{-1} D with H^{-1} = [[dyy, -dxy], [-dxy, dxx]] / det
-    ox = -(dyy * dx - dxy * dy) / safe
-    oy = -(-dxy * dx + dxx * dy) / safe
-    ok = ok & (ox.abs() <= 1.0) & (oy.abs() <= 1.0)
-    x = px.double() + torch.where(ok, ox, torch.zeros_like(ox))
-    y = py.double() + torch.where(ok, oy, torch.zeros_like(oy))
-    return torch.stack([x, y], dim=-1).to(coords.dtype)
+    ox = (-(dyy * dx - dxy * dy) / safe).clamp(-1.0, 1.0)
+    oy = (-(dxx * dy - dxy * dx) / safe).clamp(-1.0, 1.0)
+    return ox, oy, ok
+
+
+def dark_decode(heatmaps: torch.Tensor, blur_kernel: int, steps: int = 3, eps: float = 1e-10) -> torch.Tensor:
+    """DARK's sub-pixel maximum (Zhang et al. 2020), with its failure cases handled.
+
+    1. Start at the integer maximum ``m`` of the heatmap blurred with ``blur_kernel`` taps (a
+       noisy flat peak has its raw maximum a pixel or two off; the blurred one is stable).
+    2. Modulate: blur again with the same kernel, but only at the 3x3 pixels around ``m`` and
+       with the kernel cut, per axis, to radius ``min(R, d - 1)``, ``d`` the distance of ``m``
+       to the border on that axis, so that no window reaches past the border: zero (or any)
+       padding there would bias the peak (by up to 1 heatmap px at 1-3 px from the border).
+    3. A Newton step on ``L = log(max(modulated, eps))`` from ``m``: the maximum of the
+       quadratic ``L(m) + D'(x - m) + ½ (x - m)' H (x - m)`` is ``m - H⁻¹ D``, with ``D`` and
+       ``H`` central differences (exact when ``L`` is quadratic, i.e. for a Gaussian). A step
+       is clamped to 1 px per axis (a longer one extrapolates noise beyond the stencil). Where
+       it ends more than 0.5 px from ``m``, ``m`` moves to the nearest pixel (never onto the
+       border row or column) and the step is taken again, up to ``steps`` steps in all. In
+       the interior the first step stays within 0.5 px; the moves matter near the border,
+       where the zero-padded blur of step 1 pulls the maximum inward (by up to 2 px for
+       σ = 3 targets on the border pixel).
+    4. Where no step is valid (``m`` on the border, or ``H`` not negative definite) the result
+       is the raw argmax with the quarter-pixel shift (:func:`argmax_quarter`); a later
+       invalid step keeps the last valid estimate.
+
+    Args:
+        heatmaps: ``(B, K, h, w)`` raw heatmaps.
+        blur_kernel: modulation kernel size (odd, σ by :func:`blur_sigma`); 0 or 1 = none
+            (plain Taylor step on the log-heatmap, exact for Gaussians everywhere off the
+            border pixels).
+        steps: Newton steps at most (1 = DARK's single step).
+
+    Returns ``(B, K, 2)`` float64 ``[x, y]`` in heatmap pixels.
+    """
+    B, K, h, w = heatmaps.shape
+    hm = heatmaps if heatmaps.is_floating_point() else heatmaps.float()
+    R = blur_kernel // 2 if blur_kernel > 1 else 0
+    start = gaussian_blur(hm, 2 * R + 1) if R else hm
+    idx = start.reshape(B, K, h * w).argmax(dim=-1)
+    px = idx % w
+    py = torch.div(idx, w, rounding_mode="floor")
+    xy = argmax_quarter(hm, quarter=True)[..., :2].double()      # fallback
+    for i in range(steps):
+        ox, oy, ok = _taylor_step(hm, px, py, R, eps)
+        xy = torch.where(ok[..., None], torch.stack([px + ox, py + oy], dim=-1), xy)
+        move_x = ok & (ox.abs() > 0.5)
+        move_y = ok & (oy.abs() > 0.5)
+        if i == steps - 1 or not bool((move_x | move_y).any()):
+            break
+        px = torch.where(move_x, (px + ox).round().long().clamp(1, max(w - 2, 1)), px)
+        py = torch.where(move_y, (py + oy).round().long().clamp(1, max(h - 2, 1)), py)
+    return xy
 
 
 def flip_heatmaps(heatmaps: torch.Tensor, flip_index: tuple[int, ...] | list[int], shift: bool = False) -> torch.Tensor:
@@ -191,10 +263,12 @@ def flip_heatmaps(heatmaps: torch.Tensor, flip_index: tuple[int, ...] | list[int
     ``(B, K, h, w) -> (B, K, h, w)``.
 
     ``shift=True`` then moves the maps one heatmap pixel to the right (the Simple Baselines /
-    HRNet flip test). That shift compensates the misalignment of codecs whose heatmap-to-crop
-    map is ``x_crop = x_hm * s`` (a flip about ``W - 1`` is not a flip about ``w - 1`` there). The
-    codecs here map the box edge to edge (or, for UDP, corner pixel to corner pixel), so a flip
-    of the crop *is* a flip of the heatmap and they need no shift: use ``codec.flip_shift``.
+    HRNet / MMPose flip test). That shift compensates the misalignment of codecs whose
+    heatmap-to-crop map is ``x_crop = x_hm * s`` (a flip about ``W - 1`` is a flip about
+    ``w - 1`` plus a move of ``1 - 1/s`` px there). posekit's codecs map the box edge to edge
+    (or, for UDP, corner pixel to corner pixel), so a flip of the crop *is* a flip of the
+    heatmap and they need no shift; ``MSRAHeatmap(mmpose_frame=True)`` does. Use
+    ``codec.flip_shift``.
     """
     out = heatmaps.flip(-1)[:, list(flip_index)]
     if shift:
@@ -242,9 +316,15 @@ class MSRAHeatmap:
     is 0 for unlabelled keypoints (``v == 0``) and for centres outside the heatmap
     ``[-0.5, w - 0.5] x [-0.5, h - 0.5]``, whose maps are all zero; else 1.
 
-    Decode: ``decoder="dark"`` (Gaussian modulation, then Taylor refinement) or ``"argmax"``
-    (maximum plus the quarter-pixel shift), then back to crop pixels. The score is the map's
-    maximum, clamped to ``[0, 1]``.
+    Decode: ``decoder="dark"`` (:func:`dark_decode`: Gaussian modulation, then a Taylor step)
+    or ``"argmax"`` (maximum plus the quarter-pixel shift), then back to crop pixels. The score
+    is the map's maximum, clamped to ``[0, 1]``.
+
+    Weights trained in MMPose (or with the HRNet / Simple Baselines reference code) use the
+    frame ``x_hm = x_crop / s`` (``s = W / w``): decoded in posekit's frame their keypoints land
+    ``(s - 1) / 2`` crop px right of and below the truth (1.5 px per axis, 2.1 px in all, at
+    s = 4). ``mmpose_frame=True`` encodes and decodes in their frame, and flips back with their
+    one-pixel heatmap shift (``flip_shift``); the crops stay posekit's (docs/training.md, "Frames").
 
     Args:
         input_size: crop ``(W, H)``.
@@ -252,27 +332,40 @@ class MSRAHeatmap:
         sigma: Gaussian std in heatmap pixels; default :func:`default_sigma`.
         unbiased: sub-pixel Gaussian centres (else rounded).
         decoder: ``"dark"`` or ``"argmax"``.
-        blur_kernel: DARK modulation kernel size (odd); ``0`` disables the modulation.
+        blur_kernel: DARK modulation kernel size (odd, σ by :func:`blur_sigma`, as MMPose's
+            ``blur_kernel_size``); default :func:`default_blur_kernel`; ``0`` disables it.
+        mmpose_frame: heatmap frame ``x_hm = x_crop * w / W`` of weights trained in MMPose.
     """
 
-    flip_shift = False  # this codec's heatmaps flip exactly with the crop (see flip_heatmaps)
+    #: The crop warp this codec's targets are defined for: False = posekit's edge-to-edge
+    #: ``crop_affine``; True = UDP's (``crop_affine(..., udp=True)``). Whoever cuts the crops
+    #: passes it on (``topdown_transform(..., udp=codec.udp_warp)``).
+    udp_warp = False
 
     def __init__(self, input_size: tuple[int, int] = (192, 256), heatmap_size: tuple[int, int] | None = None,
                  sigma: float | None = None, unbiased: bool = True, decoder: str = "dark",
-                 blur_kernel: int | None = None) -> None:
+                 blur_kernel: int | None = None, mmpose_frame: bool = False) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = tuple(int(v) for v in heatmap_size) if heatmap_size else (
             self.input_size[0] // 4, self.input_size[1] // 4)
         self.sigma = float(sigma) if sigma is not None else default_sigma(self.heatmap_size)
         if decoder not in ("dark", "argmax"):
             raise ValueError(f"decoder must be 'dark' or 'argmax', got {decoder!r}")
+        if blur_kernel is not None and (blur_kernel < 0 or (blur_kernel > 1 and blur_kernel % 2 == 0)):
+            raise ValueError(f"blur_kernel must be 0 or an odd number of taps, got {blur_kernel}")
         self.unbiased = bool(unbiased)
         self.decoder = decoder
-        self.blur_kernel = blur_kernel
+        self.blur_kernel = int(blur_kernel) if blur_kernel is not None else default_blur_kernel(self.sigma)
+        self.mmpose_frame = bool(mmpose_frame)
+        # Flip test: in posekit's frames a mirrored crop is a mirrored heatmap (no shift); in
+        # MMPose's it is one mirrored and moved (1 - 1/s) px, which MMPose rounds to 1 px.
+        self.flip_shift = self.mmpose_frame
 
     def __repr__(self) -> str:
+        extra = ", mmpose_frame=True" if self.mmpose_frame else ""
         return (f"{type(self).__name__}(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
-                f"sigma={self.sigma:g}, unbiased={self.unbiased}, decoder={self.decoder!r})")
+                f"sigma={self.sigma:g}, unbiased={self.unbiased}, decoder={self.decoder!r}, "
+                f"blur_kernel={self.blur_kernel}{extra})")
 
     @property
     def stride(self) -> float:
@@ -283,13 +376,13 @@ class MSRAHeatmap:
         """``(..., 2)`` crop pixels -> heatmap pixels."""
         (W, H), (w, h) = self.input_size, self.heatmap_size
         scale = xy.new_tensor([w / W, h / H]) if torch.is_tensor(xy) else np.array([w / W, h / H])
-        return (xy + 0.5) * scale - 0.5
+        return xy * scale if self.mmpose_frame else (xy + 0.5) * scale - 0.5
 
     def heatmap_to_crop(self, xy):
         """``(..., 2)`` heatmap pixels -> crop pixels."""
         (W, H), (w, h) = self.input_size, self.heatmap_size
         scale = xy.new_tensor([W / w, H / h]) if torch.is_tensor(xy) else np.array([W / w, H / h])
-        return (xy + 0.5) * scale - 0.5
+        return xy * scale if self.mmpose_frame else (xy + 0.5) * scale - 0.5
 
     def encode(self, keypoints_crop: np.ndarray) -> HeatmapTarget:
         """``(K, 3)`` crop-frame ``[x, y, v]`` -> :class:`HeatmapTarget` with ``(K, h, w)`` maps."""
@@ -310,11 +403,8 @@ class MSRAHeatmap:
         hm = heatmaps.detach().float()
         if self.decoder == "argmax":
             return argmax_quarter(hm, quarter=True)
-        coords = argmax_quarter(hm, quarter=False)
-        if self.blur_kernel != 0:
-            hm = gaussian_blur(hm, self.sigma, self.blur_kernel)
-        xy = dark_refine(hm, coords)
-        return torch.cat([xy, coords[..., 2:]], dim=-1)
+        maxval = hm.amax(dim=(-2, -1)).unsqueeze(-1)
+        return torch.cat([dark_decode(hm, self.blur_kernel).to(hm.dtype), maxval], dim=-1)
 
     def decode(self, heatmaps: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         """Heatmaps ``(B, K, h, w)`` (or a list of stages, final last) -> ``(B, K, 3)``
@@ -334,12 +424,19 @@ class UDPHeatmap(MSRAHeatmap):
 
     UDP measures image size in pixel *intervals*: the crop spans ``W - 1`` units and the
     heatmap ``w - 1``, so ``x_hm = x_crop * (w - 1) / (W - 1)`` and corner pixel centres map to
-    corner pixel centres. Targets are centred at the exact sub-pixel position and decoded with
-    DARK refinement (UDP's "gaussian" mode), and a flip of the crop is exactly a flip of the
-    heatmap (no flip-test shift). posekit's crops already follow a consistent pixel-centre
-    convention, which is UDP's main point; this codec is here for models trained with UDP's
-    scale factor. Arguments as :class:`MSRAHeatmap` (``unbiased`` is always True).
+    corner pixel centres. The crop must be cut with UDP's warp too (the box's edges on the
+    corner pixel centres, ``crop_affine(..., udp=True)``; ``udp_warp = True`` tells the dataset
+    so): then the target is exactly UDP's, ``x_hm = crop_affine(c, size, (w, h), udp=True) · p``
+    for an image point p. (With posekit's edge-to-edge crop the targets would still decode
+    consistently, but sit up to ``(w - 1) / (2 (W - 1))`` heatmap px, 0.12 at 192x256, away from
+    UDP's at the box edges.) MMPose's UDP warp and ``UDPHeatmap`` targets give the same
+    image-to-heatmap map, so weights trained there need no conversion. Targets are centred at the exact sub-pixel
+    position and decoded with DARK (UDP's "gaussian" mode), and a flip of the crop is exactly a
+    flip of the heatmap (no flip-test shift). Arguments as :class:`MSRAHeatmap` (``unbiased``
+    is always True; there is no ``mmpose_frame``, MMPose's UDP heatmap frame being this one).
     """
+
+    udp_warp = True
 
     def __init__(self, input_size: tuple[int, int] = (192, 256), heatmap_size: tuple[int, int] | None = None,
                  sigma: float | None = None, decoder: str = "dark", blur_kernel: int | None = None) -> None:

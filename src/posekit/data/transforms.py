@@ -8,7 +8,7 @@ Top-down (one person per sample), composed in :func:`topdown_transform`::
     box ──► centre/size (aspect ratio of the input, padding)
         ──► [half-body: re-centre on the upper or lower body joints]
         ──► [random scale, rotation, shift, flip]  = CropParams
-        ──► A = crop_affine(centre, size, input_size, rotation, flip)   (image -> crop, 2x3)
+        ──► A = crop_affine(centre, size, input_size, rotation, flip, udp)   (image -> crop, 2x3)
         ──► warp image by A; keypoints_crop = A · keypoints_image, left/right swapped if flipped
         ──► [colour jitter on the crop]
 
@@ -19,6 +19,11 @@ contains the mirror ``x -> W - 1 - x``; its keypoint *labels* are additionally p
 apply ``invert_affine(A)`` and, for a flipped crop, the same permutation again.
 
 Labelled keypoints that land outside the output get ``v = 0`` (their coordinates are kept).
+
+The warp must match the codec that encodes the crop: ``udp=True`` gives UDP's warp (the box
+edges on the corner pixel centres, see :func:`posekit.geometry.crop_affine`), which
+:class:`posekit.codecs.UDPHeatmap` needs; every codec says which in ``codec.udp_warp``, and
+whoever cuts the crops for a codec passes ``udp=codec.udp_warp`` here.
 
 The recipe follows the common top-down practice of Xiao et al. (Simple Baselines, ECCV 2018)
 and Sun et al. (HRNet, CVPR 2019): scale, rotation, flip and half-body augmentation. The
@@ -115,16 +120,18 @@ class BottomUpAugConfig:
 @dataclass(frozen=True, eq=False)
 class CropParams:
     """A crop before it becomes a matrix: box ``center (2,)``, ``size (2,) = (w, h)`` in image
-    pixels, rotation in degrees (content turns counter-clockwise), and whether it is mirrored."""
+    pixels, rotation in degrees (content turns counter-clockwise), whether it is mirrored, and
+    whether it uses UDP's warp (box edges on the corner pixel centres, ``crop_affine(udp=True)``)."""
 
     center: np.ndarray
     size: np.ndarray
     rotation_deg: float = 0.0
     flip: bool = False
+    udp: bool = False
 
     def affine(self, out_size: tuple[int, int]) -> np.ndarray:
         """Image -> crop 2x3 float64 matrix for an output of ``out_size = (W, H)``."""
-        return crop_affine(self.center, self.size, out_size, self.rotation_deg, self.flip)
+        return crop_affine(self.center, self.size, out_size, self.rotation_deg, self.flip, self.udp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,8 +223,9 @@ def half_body_box(keypoints: np.ndarray, spec: KeypointSpec, rng: np.random.Gene
 
 # ----------------------------------------------------------------------------- crop params
 def random_crop_params(center: np.ndarray, size: np.ndarray, rng: np.random.Generator,
-                       aug: AugConfig) -> CropParams:
-    """Randomly scale, rotate, shift and flip a crop box (image pixels) per ``aug``."""
+                       aug: AugConfig, udp: bool = False) -> CropParams:
+    """Randomly scale, rotate, shift and flip a crop box (image pixels) per ``aug``; ``udp``
+    picks the warp (see :class:`CropParams`)."""
     center = np.asarray(center, np.float64)
     size = np.asarray(size, np.float64)
     lo, hi = aug.scale_range
@@ -228,29 +236,30 @@ def random_crop_params(center: np.ndarray, size: np.ndarray, rng: np.random.Gene
     if aug.shift > 0:
         center = center + rng.uniform(-aug.shift, aug.shift, size=2) * size
     flip = bool(aug.flip_prob > 0 and rng.random() < aug.flip_prob)
-    return CropParams(center=center, size=size * s, rotation_deg=rot, flip=flip)
+    return CropParams(center=center, size=size * s, rotation_deg=rot, flip=flip, udp=udp)
 
 
 def topdown_crop_params(keypoints: np.ndarray, box_xyxy: np.ndarray, spec: KeypointSpec,
                         input_size: tuple[int, int], rng: np.random.Generator | None = None,
-                        aug: AugConfig | None = None) -> CropParams:
+                        aug: AugConfig | None = None, udp: bool = False) -> CropParams:
     """Crop of one person: its box at the input's aspect ratio with ``aug.padding``, then
     (when ``rng`` and ``aug`` are given) half-body and random scale/rotation/shift/flip.
 
-    ``keypoints (K, 3)`` and ``box_xyxy (4,)`` are in image pixels; ``input_size = (W, H)``.
+    ``keypoints (K, 3)`` and ``box_xyxy (4,)`` are in image pixels; ``input_size = (W, H)``;
+    ``udp`` picks UDP's warp (``codec.udp_warp``).
     """
     aug = aug or AugConfig.off()
     aspect = input_size[0] / input_size[1]
     center, size = box_to_center_size(box_xyxy, aspect_ratio=aspect, padding=aug.padding)
     if rng is None:
-        return CropParams(center=center, size=size)
+        return CropParams(center=center, size=size, udp=udp)
     kp = np.asarray(keypoints)
     if (aug.half_body_prob > 0 and int((kp[:, 2] > 0).sum()) > aug.half_body_min_keypoints
             and rng.random() < aug.half_body_prob):
         hb = half_body_box(kp, spec, rng, aspect, padding=aug.half_body_padding)
         if hb is not None:
             center, size = hb
-    return random_crop_params(center, size, rng, aug)
+    return random_crop_params(center, size, rng, aug, udp)
 
 
 def apply_crop(image: np.ndarray, keypoints_image: np.ndarray, params: CropParams,
@@ -325,7 +334,7 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float 
 def topdown_transform(image: np.ndarray, keypoints_image: np.ndarray, box_xyxy: np.ndarray,
                       spec: KeypointSpec, input_size: tuple[int, int],
                       rng: np.random.Generator | None = None,
-                      aug: AugConfig | None = None) -> TopDownSample:
+                      aug: AugConfig | None = None, udp: bool = False) -> TopDownSample:
     """The whole top-down recipe for one person (see the module docstring).
 
     Args:
@@ -334,12 +343,14 @@ def topdown_transform(image: np.ndarray, keypoints_image: np.ndarray, box_xyxy: 
         box_xyxy: ``(4,)`` person box in image pixels.
         input_size: ``(W, H)`` of the crop.
         rng, aug: both given -> random training crop; otherwise the plain padded box crop.
+        udp: UDP's warp instead of the edge-to-edge one; pass ``codec.udp_warp`` so that the
+            crop matches the codec that encodes it.
 
     Returns a :class:`TopDownSample` (crop ``(H, W, 3)`` uint8, keypoints in crop pixels,
     image -> crop matrix).
     """
     aug = aug or AugConfig.off()
-    params = topdown_crop_params(keypoints_image, box_xyxy, spec, input_size, rng, aug)
+    params = topdown_crop_params(keypoints_image, box_xyxy, spec, input_size, rng, aug, udp)
     sample = apply_crop(image, keypoints_image, params, spec, input_size)
     if rng is not None and (aug.brightness or aug.contrast or aug.saturation or aug.hue):
         img = color_jitter(sample.image, rng, aug.brightness, aug.contrast, aug.saturation, aug.hue)
