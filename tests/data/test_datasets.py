@@ -200,3 +200,20 @@ def test_real_coco_sample_through_folder_images(shared_data):
     ds = TopDownDataset([rec], FolderImages(coco), COCO17, (192, 256), train=True)
     s = ds[0]
     assert s["image"].shape == (3, 256, 192) and torch.isfinite(s["image"]).all()
+
+
+def test_udp_codec_gets_the_udp_crop_warp(synth):
+    """A dataset with UDP's codec crops with UDP's warp: the box edges land on the corner pixel
+    centres 0 and W-1 (not -0.5 and W-0.5), so the crop matrix differs from the plain one."""
+    from posekit.codecs.heatmap import MSRAHeatmap, UDPHeatmap
+    from posekit.geometry import crop_affine
+
+    images, records = synth
+    udp = TopDownDataset(records, images, COCO17, input_size=(48, 64), train=False, codec=UDPHeatmap((48, 64)))
+    plain = TopDownDataset(records, images, COCO17, input_size=(48, 64), train=False, codec=MSRAHeatmap((48, 64)))
+    assert udp.udp_warp and not plain.udp_warp
+    a_udp, a_plain = udp[0]["affine"].double().numpy(), plain[0]["affine"].double().numpy()
+    s = udp[0]
+    expect = crop_affine(s["center"].double().numpy(), s["size"].double().numpy(), (48, 64), udp=True)
+    assert np.allclose(a_udp, expect, atol=1e-4)
+    assert not np.allclose(a_udp, a_plain, atol=1e-3)

@@ -39,6 +39,7 @@ class RegressionCodec:
     """
 
     flip_shift = False
+    udp_warp = False
 
     def __init__(self, input_size: tuple[int, int] = (192, 256), keep_outside: bool = False) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))

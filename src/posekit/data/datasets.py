@@ -158,6 +158,8 @@ class TopDownDataset(Dataset):
             dataclass (e.g. with ``heatmaps (K, h, w)`` and ``weights (K,)``) whose fields are
             added to the sample.
         seed: base of the per-sample random streams.
+        udp_warp: crop with UDP's unbiased warp (``posekit.geometry.crop_affine(udp=True)``);
+            ``None`` = what the codec asks for (``codec.udp_warp``), plain crops without a codec.
 
     Crowd people and people without a labelled keypoint are skipped. A sample is a dict:
     ``image (3, H, W)`` float32 normalised, ``keypoints (K, 3)`` float32 crop pixels (flipped
@@ -168,7 +170,8 @@ class TopDownDataset(Dataset):
 
     def __init__(self, records: Sequence[ImageRecord], images: ImageSource, spec: KeypointSpec,
                  input_size: tuple[int, int] = (192, 256), train: bool = True,
-                 aug: AugConfig | None = None, codec=None, seed: int = 0) -> None:
+                 aug: AugConfig | None = None, codec=None, seed: int = 0,
+                 udp_warp: bool | None = None) -> None:
         self.records = list(records)
         self.images = images
         self.spec = spec
@@ -176,6 +179,7 @@ class TopDownDataset(Dataset):
         self.train = train
         self.aug = aug if aug is not None else (AugConfig() if train else AugConfig.off())
         self.codec = codec
+        self.udp_warp = bool(getattr(codec, "udp_warp", False)) if udp_warp is None else bool(udp_warp)
         self.seed = int(seed)
         self.epoch = 0
         self.samples: list[tuple[int, int]] = []
@@ -207,7 +211,7 @@ class TopDownDataset(Dataset):
         image = self.images.get(rec.file_name)
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
         s = topdown_transform(image, rec.keypoints[p], self.person_box(i, p), self.spec,
-                              self.input_size, rng, self.aug)
+                              self.input_size, rng, self.aug, udp=self.udp_warp)
         out = {
             "image": normalize_image(s.image),
             "keypoints": torch.from_numpy(s.keypoints.astype(np.float32)),
