@@ -9,6 +9,13 @@ and its output size ``(W, H)``. :func:`crop_affine` maps the box *edge to edge* 
 output, so the box's left edge lands on ``-0.5`` and its right edge on ``W - 0.5``. Because of
 that, the matrix for a heatmap at stride s is simply ``crop_affine(c, size, (W // s, H // s))``:
 never convert between crop and heatmap with ``* stride``.
+
+``crop_affine(..., udp=True)`` is the warp of UDP (Huang et al., CVPR 2020), which measures
+sizes in pixel *intervals*: the box's edges land on the centres of the corner pixels ``0`` and
+``W - 1``, at scale ``(W - 1) / w``. Its heatmap at any size follows the same way
+(``crop_affine(c, size, (w_hm, h_hm), udp=True)``), which is the frame of
+:class:`posekit.codecs.UDPHeatmap`: ``x_hm = x_crop * (w_hm - 1) / (W - 1)``. In both warps the
+box centre lands on the output's centre ``((W - 1) / 2, (H - 1) / 2)``.
 """
 
 from __future__ import annotations
@@ -49,12 +56,11 @@ def keypoints_to_box(keypoints: np.ndarray) -> np.ndarray:
     """Tight xyxy box ``(N, 4)`` around the labelled (v > 0) keypoints of ``(N, K, 3)``; rows
     with no labelled keypoint get NaN."""
     kp = np.asarray(keypoints, dtype=np.float32)
-    out = np.full((kp.shape[0], 4), np.nan, np.float32)
-    for i, person in enumerate(kp):
-        vis = person[:, 2] > 0
-        if vis.any():
-            xy = person[vis, :2]
-            out[i] = [xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max()]
+    vis = kp[:, :, 2:3] > 0                                                  # (N, K, 1)
+    lo = np.where(vis, kp[:, :, :2], np.inf).min(axis=1, initial=np.inf)     # (N, 2)
+    hi = np.where(vis, kp[:, :, :2], -np.inf).max(axis=1, initial=-np.inf)
+    out = np.concatenate([lo, hi], axis=1).astype(np.float32)
+    out[~vis[:, :, 0].any(axis=1)] = np.nan
     return out
 
 
@@ -74,7 +80,7 @@ def box_to_center_size(box_xyxy: np.ndarray, aspect_ratio: float | None = None,
 
 
 def crop_affine(center: np.ndarray, size: np.ndarray, out_size: tuple[int, int],
-                rotation_deg: float = 0.0, flip: bool = False) -> np.ndarray:
+                rotation_deg: float = 0.0, flip: bool = False, udp: bool = False) -> np.ndarray:
     """2x3 matrix taking image coordinates to crop coordinates.
 
     Args:
@@ -84,11 +90,15 @@ def crop_affine(center: np.ndarray, size: np.ndarray, out_size: tuple[int, int],
         rotation_deg: the image content appears rotated counter-clockwise by this angle in the
             crop (OpenCV's convention), about the box centre.
         flip: mirror the crop horizontally (x -> W - 1 - x in crop pixels).
+        udp: UDP's warp: the box edges land on the corner pixel centres ``0`` and ``W - 1``
+            (scale ``(W - 1) / w``) instead of the crop's edges ``-0.5`` and ``W - 0.5``.
 
-    ``p_crop = F S R (p_image - c) + ((W - 1) / 2, (H - 1) / 2)``, with ``S = diag(W / w, H / h)``.
+    ``p_crop = F S R (p_image - c) + ((W - 1) / 2, (H - 1) / 2)``, with ``S = diag(W / w, H / h)``,
+    or ``S = diag((W - 1) / w, (H - 1) / h)`` when ``udp``.
     """
     W, H = out_size
-    sx, sy = W / float(size[0]), H / float(size[1])
+    units = (W - 1, H - 1) if udp else (W, H)   # the output's size in intervals or in pixels
+    sx, sy = units[0] / float(size[0]), units[1] / float(size[1])
     t = math.radians(rotation_deg)
     rot = np.array([[math.cos(t), math.sin(t)], [-math.sin(t), math.cos(t)]])
     lin = np.diag([sx, sy]) @ rot

@@ -13,8 +13,9 @@ import pytest
 import scipy.io
 
 from posekit.data.formats import (
-    detect_format, read_annotations, read_coco, read_coco_results, read_flic, read_lsp,
-    read_mpii_json, read_mpii_mat, write_coco, write_mpii_json,
+    detect_format, parse_coco, parse_coco_results, read_annotations, read_coco,
+    read_coco_ground_truth, read_coco_results, read_flic, read_lsp, read_mpii_json, read_mpii_mat,
+    write_coco, write_mpii_json,
 )
 from posekit.data.formats._common import image_size
 from posekit.data.formats.flic import FLIC_SLOTS
@@ -138,6 +139,75 @@ def test_coco_results_list(shared_data):
     np.testing.assert_allclose(res[0].box, [x, y, x + w, y + h], rtol=1e-6)
     assert res[0].image_id == raw["image_id"] and res[0].keypoints is None
     assert detect_format(shared_data / "coco" / "test_coco_det_AP_H_56.json") == "coco_results"
+
+
+def test_coco_ground_truth_arrays_keep_the_file(shared_data):
+    """The one parse keeps what COCO's evaluation reads, as in the file (float64, xywh, the
+    file's num_keypoints); the records are made from it."""
+    path = shared_data / "coco" / "test_coco.json"
+    raw = json.loads(path.read_text())
+    gt = read_coco_ground_truth(path)
+    assert gt.spec is COCO17 and gt.category_id == 1 and gt.num_images == 4 and gt.num_people == 14
+    assert gt.image_ids.tolist() == [im["id"] for im in raw["images"]]
+    anns = raw["annotations"]
+    assert gt.boxes_xywh.tolist() == [a["bbox"] for a in anns]               # exact, float64
+    assert gt.areas.tolist() == [a["area"] for a in anns]
+    assert gt.num_keypoints.tolist() == [a["num_keypoints"] for a in anns]
+    assert gt.ann_ids.tolist() == [a["id"] for a in anns]
+    np.testing.assert_array_equal(gt.keypoints.reshape(len(anns), -1), [a["keypoints"] for a in anns])
+    assert [gt.image_ids[i] for i in gt.image_index] == [a["image_id"] for a in anns]
+    assert_records_equal(gt.to_records(), read_coco(path))
+
+
+def test_coco_parse_fields_categories_and_errors():
+    kp = [10, 20, 2] * 17
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": kp, "bbox": [1.25, 2, 3, 4],
+             "area": 7.5, "num_keypoints": 0, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 2, "keypoints": [1, 2]},      # another category
+            {"id": 3, "image_id": 2, "keypoints": kp}]                            # no category: kept
+    d = _coco_dict(anns)
+    d["categories"].append({"id": 2, "name": "dog"})
+    gt = parse_coco(d)
+    assert gt.ann_ids.tolist() == [1, 3] and gt.image_index.tolist() == [0, 1]
+    assert gt.num_keypoints.tolist() == [0, 17]          # the file's 0 kept (COCO ignores it)
+    assert gt.boxes_xywh[0].tolist() == [1.25, 2, 3, 4] and gt.areas[0] == 7.5
+    assert gt.boxes_xywh[1].tolist() == [10, 20, 0, 0] and gt.areas[1] == 0   # tight box
+    bad_images = ((([{"id": 1}, {"id": 1}]), "images[1]", "duplicate image id 1"),
+                  (([{"id": 1.5}]), "images[0]", "image id must be an integer"),
+                  (([{"file_name": "a.jpg"}]), "images[0]", "missing field 'id'"),
+                  (([1]), "images[0]", "not an object"))
+    for images, where, needle in bad_images:
+        expect_error(lambda: parse_coco(_coco_dict([], images), "f.json"), f"f.json[{where}]", needle)
+    for change, needle in ((dict(num_keypoints=2.5), "num_keypoints must be an integer"),
+                           (dict(area="big"), "area must be a finite number"),
+                           (dict(bbox=[0, 0, -1, 2]), "w, h >= 0"),
+                           (dict(keypoints="x" * 51), "keypoints must be a list of 51 numbers, got str"),
+                           (dict(id="seven"), "annotation id must be an integer")):
+        bad = [dict(anns[0], **change)]
+        expect_error(lambda: parse_coco(_coco_dict(bad), "f.json"), "f.json[annotations[0]]", needle)
+
+
+def test_coco_results_first_entry_decides_and_errors(tmp_path):
+    kp = [1.0, 2.0, 0.5] * 17
+    res = parse_coco_results([{"image_id": 1, "score": 0.9, "keypoints": kp, "bbox": [0, 0, 2, 3]},
+                              {"image_id": 2, "category_id": 1, "score": 0.5, "keypoints": kp,
+                               "bbox": [1, 1, 1, 1]}])
+    assert res.keypoints.shape == (2, 17, 3) and res.boxes_xywh.tolist() == [[0, 0, 2, 3], [1, 1, 1, 1]]
+    assert res.category_ids.tolist() == [1, 1] and res.scores.tolist() == [0.9, 0.5]
+    e = res.to_list()[0]
+    assert e.box.tolist() == [0, 0, 2, 3] and e.keypoints.dtype == np.float32
+    boxes_only = parse_coco_results([{"image_id": 1, "score": 1}, {"image_id": 1, "score": 1, "keypoints": kp}])
+    assert boxes_only.keypoints is None and boxes_only.boxes_xywh is None
+    for bad, needle in (([{"image_id": 1, "score": 1, "keypoints": kp}, {"image_id": 1, "score": 1}],
+                         "[1]: result has no 'keypoints'"),
+                        ([{"image_id": 1, "score": float("inf")}], "[0]: score must be a finite number"),
+                        ([{"image_id": "a", "score": 1}], "[0]: image_id must be an integer"),
+                        ([{"image_id": 1, "score": 1, "keypoints": kp[:50]}], "expected a multiple of 3"),
+                        ({"image_id": 1}, "expected a JSON list")):
+        expect_error(lambda: parse_coco_results(bad, "r.json"), "r.json", needle)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"image_id": 1, "score": 1, "keypoints": kp}]))
+    expect_error(lambda: read_coco_results(path, num_keypoints=14), f"{path}[0]", "51 values, expected 42")
 
 
 # --------------------------------------------------------------------------- MPII JSON

@@ -216,8 +216,12 @@ def test_custom_spec_sigmas(make_bench, coco_oracle):
     gt["categories"][0]["keypoints"] = list(CROWDPOSE14.names)
     ours = coco_eval(gt, dt, spec=CROWDPOSE14)
     assert_same(ours, coco_oracle(gt, dt, sigmas=CROWDPOSE14.sigmas_array()))
-    with pytest.raises(DataError, match="pass the KeypointSpec"):
-        coco_eval(gt, dt)
+    assert coco_eval(gt, dt) == ours            # the spec found from the category's names
+    unnamed = copy.deepcopy(gt)
+    unnamed["categories"][0]["keypoints"] = [f"j{i}" for i in range(14)]   # 14: three specs
+    with pytest.raises(DataError, match="cannot tell the keypoint spec"):
+        coco_eval(unnamed, dt)
+    assert coco_eval(unnamed, dt, spec=CROWDPOSE14) == ours
     no_sigmas = KeypointSpec("x14", CROWDPOSE14.names, CROWDPOSE14.limbs, None, "test")
     with pytest.raises(DataError, match="no OKS sigmas"):
         coco_eval(gt, dt, spec=no_sigmas)
@@ -244,7 +248,7 @@ def _bad(dt: list, i: int, **change) -> list:
 
 
 @pytest.mark.parametrize("change,match", [
-    (dict(keypoints=[1.0] * 50), "51 numbers"),
+    (dict(keypoints=[1.0] * 50), "50 values, expected 51"),
     (dict(keypoints=[float("nan")] * 51), "NaN"),
     (dict(image_id=999), "unknown image_id 999"),
     (dict(score=None), "no 'score'"),

@@ -110,8 +110,7 @@ def _coco(args, gt, preds) -> dict:
     if gt.spec.sigmas is None:
         raise DataError(gt.path, f"the coco metric needs OKS sigmas, which spec {gt.spec.name} does "
                                  "not define; use pck, pckh, pcp, pdj or mpii-map")
-    res = evaluate_coco(gt.coco, preds.results, spec=gt.spec, gt_name=gt.path,
-                        results_name=str(args.pred))
+    res = evaluate_coco(gt.coco, preds.coco, spec=gt.spec)
     numbers = dict(res.stats)
     plot = None
     if args.plot:

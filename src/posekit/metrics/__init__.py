@@ -2,7 +2,9 @@
 PCK / PCKh (with the MPII table), PCP (strict and loose), PDJ, and MPII multi-person mAP.
 
 Array inputs are ``(N, K, 3)`` in image pixels: ground truth ``[x, y, v]`` (COCO visibility),
-predictions ``[x, y, score]``; every metric that needs joint meanings takes a KeypointSpec.
+predictions ``[x, y, score]``; every metric that needs joint meanings takes a KeypointSpec. COCO
+AP takes the ground truth and results as arrays (``posekit.data.formats.CocoGroundTruth`` or
+ImageRecords, ``CocoResults``); files are read by :mod:`posekit.data.formats` only.
 """
 
 from posekit.metrics.coco import COCO_KEYS, CocoEvalResult, coco_eval, evaluate_coco

@@ -21,6 +21,13 @@ The rules are those of ``COCOeval(iouType='keypoints')`` (Lin et al., "Microsoft
   otherwise from the extent of all K predicted keypoints, as ``COCO.loadRes`` computes them.
 
 Unlike COCOeval an empty result list is accepted (it scores 0 where there is ground truth).
+Only the keypoint category (the one :mod:`posekit.data.formats` reads) is scored.
+
+Inputs are arrays: the ground truth a :class:`~posekit.data.formats.CocoGroundTruth` (the one
+parse of a COCO file, at the file's precision, or ImageRecords through
+:meth:`~posekit.data.formats.CocoGroundTruth.from_records`), the results a
+:class:`~posekit.data.formats.CocoResults`. Paths and parsed JSON are accepted as a convenience
+and go through the same parsers of :mod:`posekit.data.formats`; nothing here reads a file.
 
 Speed comes from doing everything at once: the OKS of all (detection, ground truth) pairs of
 all images in one batch, then the greedy matching run over all images, area ranges and
@@ -30,21 +37,23 @@ the accumulation. pycocotools is used only as an oracle in tests and benchmarks.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
-from operator import itemgetter
 from os import PathLike
-from pathlib import Path
-from typing import Any
+from typing import Union
 
 import numpy as np
 
+from posekit.data.formats.coco import (
+    CocoGroundTruth, CocoResults, parse_coco, parse_coco_results, read_coco_ground_truth,
+    read_coco_result_arrays,
+)
+from posekit.data.records import ImageRecord
 from posekit.errors import DataError
 from posekit.metrics.oks import expanded_box_bounds, oks_pairs
 from posekit.skeleton import COCO17, KeypointSpec
 
-__all__ = ["coco_eval", "evaluate_coco", "CocoEvalResult", "COCO_KEYS", "load_coco_json"]
+__all__ = ["coco_eval", "evaluate_coco", "CocoEvalResult", "COCO_KEYS"]
 
 COCO_KEYS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 # COCOeval's keypoint parameters; linspace (not arange) exactly as pycocotools builds them.
@@ -77,25 +86,10 @@ class CocoEvalResult:
     cat_ids: tuple[int, ...]
 
 
-def load_coco_json(src: Any, what: str) -> tuple[Any, str]:
-    """Return ``(parsed JSON, name for errors)`` from a path or an already parsed object."""
-    if isinstance(src, (str, PathLike)):
-        path = Path(src)
-        try:
-            with open(path) as f:
-                return json.load(f), str(path)
-        except OSError as e:
-            raise DataError(path, f"cannot read {what}: {e.strerror or e}") from None
-        except json.JSONDecodeError as e:
-            raise DataError(path, f"not valid JSON: {e}") from None
-    return src, f"<{what}>"
-
-
-# ----------------------------------------------------------------------------- parsing
+# ------------------------------------------------------------------------------ inputs
 @dataclass
 class _Gt:
     img: np.ndarray      # (G,) image rank (index into sorted image ids)
-    cat: np.ndarray      # (G,) category id
     ids: np.ndarray      # (G,) annotation ids
     crowd: np.ndarray    # (G,) bool
     ignore: np.ndarray   # (G,) bool: crowd or num_keypoints == 0
@@ -108,169 +102,88 @@ class _Gt:
 @dataclass
 class _Dt:
     img: np.ndarray      # (D,) image rank
-    cat: np.ndarray      # (D,)
     score: np.ndarray    # (D,) float64
     area: np.ndarray     # (D,) float64
     xy: np.ndarray       # (D, K, 2) float64
 
 
-def _first_bad(items: list, check, name: str, problem: str) -> None:
-    for i, it in enumerate(items):
-        if not check(it):
-            raise DataError(name, problem, i)
+GroundTruthInput = Union[CocoGroundTruth, Sequence[ImageRecord], str, PathLike, dict]
+ResultsInput = Union[CocoResults, str, PathLike, list]
 
 
-def _rows(rows: list, width: int, name: str, what: str) -> np.ndarray:
-    """``(N, width)`` float64 from N lists of ``width`` numbers, or a DataError naming the row."""
-    try:
-        lens = np.fromiter(map(len, rows), np.int64, count=len(rows))
-    except TypeError:
-        _first_bad(rows, lambda r: isinstance(r, (list, tuple)), name, f"{what} must be a list")
-        raise
-    if (lens != width).any():
-        i = int(np.flatnonzero(lens != width)[0])
-        raise DataError(name, f"{what} must be a flat list of {width} numbers, got {lens[i]}", i)
-    try:
-        arr = np.fromiter(chain.from_iterable(rows), np.float64, count=len(rows) * width)
-    except (ValueError, TypeError):
-        _first_bad(rows, lambda r: all(isinstance(x, (int, float)) for x in r), name,
-                   f"{what} contains a non-number")
-        raise
-    return arr.reshape(len(rows), width)
+def _ground_truth(gt: GroundTruthInput, spec: KeypointSpec | None) -> CocoGroundTruth:
+    """``gt`` as arrays. A path or a parsed COCO dict (a convenience) goes through the one COCO
+    parser of :mod:`posekit.data.formats`; ImageRecords through
+    :meth:`CocoGroundTruth.from_records`."""
+    if isinstance(gt, (str, PathLike)):
+        return read_coco_ground_truth(gt, spec)
+    if isinstance(gt, dict):
+        return parse_coco(gt, "<ground truth>", spec)
+    if isinstance(gt, (list, tuple)) and all(isinstance(r, ImageRecord) for r in gt):
+        truth = CocoGroundTruth.from_records(gt, spec if not gt else None, "<records>")
+    elif isinstance(gt, CocoGroundTruth):
+        truth = gt
+    else:
+        raise DataError(None, "ground truth must be a CocoGroundTruth, ImageRecords, a COCO file or "
+                              f"its parsed dict, not {type(gt).__name__}")
+    if spec is not None and spec.num_keypoints != truth.spec.num_keypoints:
+        raise DataError(truth.source, f"{truth.spec.num_keypoints} keypoints per person, but spec "
+                                      f"{spec.name} has {spec.num_keypoints}")
+    return truth
 
 
-def _keypoint_array(rows: list, k: int, name: str, what: str) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, k, 3))
-    arr = _rows(rows, 3 * k, name, f"{what} (K={k} keypoints)")
-    if not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise DataError(name, f"{what} contain NaN or infinite values", bad)
-    return arr.reshape(-1, k, 3)
+def _results(results: ResultsInput, k: int) -> CocoResults:
+    """``results`` as arrays; a path or a parsed list goes through the one results parser of
+    :mod:`posekit.data.formats`."""
+    if isinstance(results, CocoResults):
+        return results
+    if isinstance(results, (str, PathLike)):
+        return read_coco_result_arrays(results, k)
+    return parse_coco_results(results, "<results>", k)
 
 
-def _parse_gt(gt: dict, name: str) -> tuple[np.ndarray, list[int], set[int], int, _Gt]:
-    if not isinstance(gt, dict) or "images" not in gt or "annotations" not in gt:
-        raise DataError(name, "not a COCO ground-truth file (needs 'images' and 'annotations')")
-    try:
-        img_ids = np.unique(np.array([im["id"] for im in gt["images"]], dtype=np.int64))
-    except (KeyError, TypeError):
-        raise DataError(name, "every image needs an integer 'id'") from None
-    cats = gt.get("categories") or []
-    cat_ids = sorted({int(c["id"]) for c in cats})
-    kp_cats = {int(c["id"]) for c in cats if "keypoints" in c} or set(cat_ids)
-    cat_set = set(cat_ids)
-    # (position in the file, annotation) of the annotations COCOeval looks at
-    indexed = [(i, a) for i, a in enumerate(gt["annotations"])
-               if isinstance(a, dict) and a.get("category_id") in cat_set]
-    anns = [a for _, a in indexed]
-    # K: from the categories' keypoint names, else from the first annotation
-    k = None
-    for c in cats:
-        if "keypoints" in c and c["keypoints"]:
-            k = len(c["keypoints"])
-            break
-    if k is None:
-        if not anns or "keypoints" not in anns[0]:
-            raise DataError(name, "cannot tell the number of keypoints (no category 'keypoints' and "
-                                  "no annotation)")
-        k = len(anns[0]["keypoints"]) // 3
-    for i, a in indexed:
-        if "keypoints" not in a or "bbox" not in a or "image_id" not in a:
-            raise DataError(name, "annotation needs image_id, keypoints and bbox", f"annotations:{i}")
-    img_of = np.array([a["image_id"] for a in anns], dtype=np.int64).reshape(-1)
-    rank = np.searchsorted(img_ids, img_of)
-    known = (rank < len(img_ids)) & (img_ids[np.minimum(rank, max(len(img_ids) - 1, 0))] == img_of) \
-        if len(img_ids) else np.zeros(len(anns), bool)
-    keep = np.flatnonzero(known)  # COCOeval only looks at annotations of listed images
-    anns = [anns[i] for i in keep]
-    rank = rank[keep]
-    try:
-        kp = _keypoint_array(list(map(itemgetter("keypoints"), anns)), k, name, "ground-truth keypoints")
-    except DataError as e:
-        if not isinstance(e.index, int):
-            raise
-        raise DataError(name, e.problem, f"annotations:{indexed[keep[e.index]][0]}") from None
-    lab = kp[:, :, 2] > 0
-    nk = np.array([a["num_keypoints"] if "num_keypoints" in a else -1 for a in anns], dtype=np.int64)
-    nk = np.where(nk < 0, lab.sum(axis=1), nk)
-    crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
-    boxes = _rows(list(map(itemgetter("bbox"), anns)), 4, name, "annotation bbox") if anns \
-        else np.zeros((0, 4))
-    try:  # COCOeval needs "area"; without one (AIC, CrowdPose files) use the box area
-        area = np.array([a.get("area", np.nan) for a in anns], dtype=np.float64).reshape(-1)
-    except (ValueError, TypeError):
-        raise DataError(name, "annotation area must be a number") from None
-    area = np.where(np.isnan(area), boxes[:, 2] * boxes[:, 3], area)
-    g = _Gt(img=rank.astype(np.int64), cat=np.array([a["category_id"] for a in anns], np.int64),
-            ids=np.array([a.get("id", 0) for a in anns], np.int64), crowd=crowd,
-            ignore=crowd | (nk == 0), area=area, bounds=expanded_box_bounds(boxes),
-            xy=kp[:, :, :2].copy(), lab=lab)
-    return img_ids, cat_ids, kp_cats, k, g
+def _gt_arrays(truth: CocoGroundTruth, img_ids: np.ndarray) -> _Gt:
+    """The ground truth's people in the terms of COCOeval: ignored when crowd or
+    ``num_keypoints == 0``, the box rule's enlarged box from the xywh box."""
+    rank = np.searchsorted(img_ids, truth.image_ids)[truth.image_index]
+    kp = truth.keypoints
+    return _Gt(img=rank.astype(np.int64), ids=truth.ann_ids, crowd=truth.crowd,
+               ignore=truth.crowd | (truth.num_keypoints == 0), area=truth.areas,
+               bounds=expanded_box_bounds(truth.boxes_xywh), xy=np.ascontiguousarray(kp[:, :, :2]),
+               lab=kp[:, :, 2] > 0)
 
 
-def _parse_results(res: Any, name: str, img_ids: np.ndarray, kp_cats: set[int], k: int) -> _Dt:
-    if not isinstance(res, list):
-        raise DataError(name, "COCO results must be a list of {image_id, category_id, keypoints, score}")
-    n = len(res)
-    if n == 0:
+def _dt_arrays(res: CocoResults, truth: CocoGroundTruth, img_ids: np.ndarray) -> _Dt:
+    """The results in the terms of COCOeval; every one must name an image of the ground truth
+    and its keypoint category. Areas as ``COCO.loadRes``: the box's when there are boxes,
+    otherwise the extent of the K keypoints."""
+    k = truth.spec.num_keypoints
+    if len(res) == 0:
         z = np.zeros(0)
-        return _Dt(np.zeros(0, np.int64), np.zeros(0, np.int64), z, z, np.zeros((0, k, 2)))
-    for key in ("image_id", "category_id", "keypoints", "score"):
-        try:
-            vals = [r[key] for r in res]
-        except (KeyError, TypeError):
-            _first_bad(res, lambda r: isinstance(r, dict) and key in r, name, f"result has no {key!r}")
-            raise
-        if key == "image_id":
-            img_of = np.array(vals, dtype=object)
-        elif key == "category_id":
-            cat = vals
-        elif key == "keypoints":
-            kp = _keypoint_array(vals, k, name, "result keypoints")
-        else:
-            score_list = vals
-    try:
-        score = np.array(score_list, dtype=np.float64).reshape(n)
-    except (ValueError, TypeError):
-        _first_bad(score_list, lambda s: isinstance(s, (int, float)) and not isinstance(s, bool),
-                   name, "score must be a number")
-        raise
-    if not np.isfinite(score).all():
-        raise DataError(name, "score is NaN or infinite", int(np.flatnonzero(~np.isfinite(score))[0]))
-    try:
-        img_of = img_of.astype(np.int64)
-        cat = np.array(cat, dtype=np.int64).reshape(n)
-    except (ValueError, TypeError):
-        _first_bad(list(img_of), lambda v: isinstance(v, int), name, "image_id must be an integer")
-        raise DataError(name, "category_id must be an integer") from None
-    rank = np.searchsorted(img_ids, img_of)
+        return _Dt(np.zeros(0, np.int64), z, z, np.zeros((0, k, 2)))
+    if res.keypoints is None:
+        raise DataError(res.source, "result has no 'keypoints'", 0)
+    if res.keypoints.shape[1] != k:
+        raise DataError(res.source, f"results have {res.keypoints.shape[1]} keypoints, the ground "
+                                    f"truth {k}")
+    rank = np.searchsorted(img_ids, res.image_ids)
     ok = rank < len(img_ids)
-    ok[ok] = img_ids[rank[ok]] == img_of[ok]
+    ok[ok] = img_ids[rank[ok]] == res.image_ids[ok]
     if not ok.all():
         i = int(np.flatnonzero(~ok)[0])
-        raise DataError(name, f"unknown image_id {int(img_of[i])} (not in the ground truth)", i)
-    bad_cat = ~np.isin(cat, np.array(sorted(kp_cats), dtype=np.int64))
+        raise DataError(res.source, f"unknown image_id {int(res.image_ids[i])} (not in the ground truth)", i)
+    bad_cat = res.category_ids != truth.category_id
     if bad_cat.any():
         i = int(np.flatnonzero(bad_cat)[0])
-        raise DataError(name, f"category_id {int(cat[i])} is not a keypoint (person) category of "
-                              f"the ground truth {sorted(kp_cats)}", i)
-    xy = kp[:, :, :2]
-    first = res[0]
-    if "bbox" in first and first["bbox"] != []:
-        # COCO.loadRes: results carrying boxes get the box area
-        try:
-            bb = [r["bbox"] for r in res]
-        except KeyError:
-            _first_bad(res, lambda r: "bbox" in r, name,
-                       "result has no bbox (the first result has one, so all need one)")
-            raise
-        bb = _rows(bb, 4, name, "result bbox")
-        area = bb[:, 2] * bb[:, 3]
+        raise DataError(res.source, f"category_id {int(res.category_ids[i])} is not the keypoint "
+                                    f"(person) category {truth.category_id} of the ground truth", i)
+    xy = np.ascontiguousarray(res.keypoints[:, :, :2])
+    if res.boxes_xywh is not None:
+        area = res.boxes_xywh[:, 2] * res.boxes_xywh[:, 3]
     else:
         x, y = xy[:, :, 0], xy[:, :, 1]
         area = (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
-    return _Dt(rank.astype(np.int64), cat, score, area, np.ascontiguousarray(xy))
+    return _Dt(rank.astype(np.int64), res.scores, area, xy)
 
 
 # ------------------------------------------------------------------------ evaluation
@@ -459,67 +372,64 @@ def _summarize(precision: np.ndarray, recall: np.ndarray) -> dict[str, float]:
     return {k: out[k] for k in COCO_KEYS}
 
 
-def _sigmas_for(spec: KeypointSpec | None, sigmas, k: int, name: str) -> np.ndarray:
+def _sigmas_for(spec: KeypointSpec, sigmas, k: int, name: str) -> np.ndarray:
     if sigmas is not None:
         sig = np.asarray(sigmas, dtype=np.float64).reshape(-1)
-    elif spec is not None and spec.sigmas == COCO17.sigmas:
+    elif spec.sigmas == COCO17.sigmas:
         sig = COCOEVAL_SIGMAS
-    elif spec is not None:
-        if spec.sigmas is None:
-            raise DataError(name, f"keypoint spec {spec.name!r} has no OKS sigmas; pass sigmas=")
-        sig = spec.sigmas_array()
-    elif k == COCO17.num_keypoints:
-        sig = COCOEVAL_SIGMAS
+    elif spec.sigmas is None:
+        raise DataError(name, f"keypoint spec {spec.name!r} has no OKS sigmas; pass sigmas=")
     else:
-        raise DataError(name, f"{k} keypoints per person: pass the KeypointSpec (with sigmas) or sigmas=")
+        sig = spec.sigmas_array()
     if sig.shape != (k,):
         raise DataError(name, f"{len(sig)} OKS sigmas for {k} keypoints")
     return sig
 
 
-def evaluate_coco(gt: Any, results: Any, spec: KeypointSpec | None = None, sigmas=None,
-                  gt_name: str | None = None, results_name: str | None = None) -> CocoEvalResult:
+def evaluate_coco(gt: GroundTruthInput, results: ResultsInput, spec: KeypointSpec | None = None,
+                  sigmas=None) -> CocoEvalResult:
     """Full COCO keypoint evaluation (precision/recall arrays and the 10 summary numbers).
 
     Args:
-        gt: COCO keypoints ground truth, a path or the parsed dict.
-        results: COCO results, a path or a list of ``{image_id, category_id, keypoints, score}``.
-        spec: keypoint spec giving the OKS sigmas; None means COCO's 17 keypoints.
+        gt: the ground truth: a :class:`~posekit.data.formats.CocoGroundTruth` (what
+            :func:`~posekit.data.formats.read_coco_ground_truth` returns) or ImageRecords of any
+            reader (see :meth:`~posekit.data.formats.CocoGroundTruth.from_records`); as a
+            convenience, a COCO keypoints file or its parsed dict, read by
+            :mod:`posekit.data.formats`.
+        results: a :class:`~posekit.data.formats.CocoResults` (``CocoResults.create(image_ids,
+            keypoints (D, K, 3), scores)`` for predictions in memory); as a convenience, a COCO
+            results file or its parsed list.
+        spec: keypoint spec giving the OKS sigmas; by default the ground truth's.
         sigmas: ``(K,)`` sigmas overriding the spec's.
-        gt_name, results_name: the names errors give to in-memory inputs (default
-            ``<ground truth>``, ``<results>``).
 
     Raises:
-        DataError: naming the file and the result index (wrong keypoint count, NaN, unknown
-            image id, missing score, non-keypoint category, ...).
+        DataError: naming the file (or ``<ground truth>``, ``<results>``, ``<records>``) and
+            the entry (wrong keypoint count, NaN, unknown image id, missing score, another
+            category than the ground truth's keypoint category, ...).
     """
-    gt_obj, gt_src = load_coco_json(gt, "ground truth")
-    res_obj, res_name = load_coco_json(results, "results")
-    if results_name is not None and not isinstance(results, (str, PathLike)):
-        res_name = results_name
-    if gt_name is None or isinstance(gt, (str, PathLike)):
-        gt_name = gt_src
-    img_ids, cat_ids, kp_cats, k, g = _parse_gt(gt_obj, gt_name)
-    if spec is not None and spec.num_keypoints != k:
-        raise DataError(gt_name, f"{k} keypoints per person, but spec {spec.name} has {spec.num_keypoints}")
-    variances = (_sigmas_for(spec, sigmas, k, gt_name) * 2) ** 2
-    dt = _parse_results(res_obj, res_name, img_ids, kp_cats, k)
-    n_t, n_r, n_a = len(IOU_THRS), len(REC_THRS), len(AREA_RANGES)
-    precision = -np.ones((n_t, n_r, len(cat_ids), n_a))
-    recall = -np.ones((n_t, len(cat_ids), n_a))
-    for ci, c in enumerate(cat_ids):
-        gs, ds = g.cat == c, dt.cat == c
-        g_c = _Gt(*(getattr(g, f)[gs] for f in _Gt.__dataclass_fields__))
-        d_c = _Dt(*(getattr(dt, f)[ds] for f in _Dt.__dataclass_fields__))
-        precision[:, :, ci], recall[:, ci] = _evaluate_category(g_c, d_c, len(img_ids), variances)
-    return CocoEvalResult(precision, recall, _summarize(precision, recall), tuple(cat_ids))
+    truth = _ground_truth(gt, spec)
+    spec = spec or truth.spec
+    k = truth.spec.num_keypoints
+    variances = (_sigmas_for(spec, sigmas, k, truth.source) * 2) ** 2
+    res = _results(results, k)
+    img_ids = np.unique(truth.image_ids)            # COCOeval's sorted image ids
+    g = _gt_arrays(truth, img_ids)
+    dt = _dt_arrays(res, truth, img_ids)
+    precision, recall = _evaluate_category(g, dt, len(img_ids), variances)
+    return CocoEvalResult(precision[:, :, None], recall[:, None], _summarize(precision, recall),
+                          (truth.category_id,))
 
 
-def coco_eval(gt: Any, results: Any, spec: KeypointSpec | None = None, sigmas=None) -> dict[str, float]:
+def coco_eval(gt: GroundTruthInput, results: ResultsInput, spec: KeypointSpec | None = None,
+              sigmas=None) -> dict[str, float]:
     """COCO keypoint AP/AR: ``{"AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm",
     "ARl"}``, equal to pycocotools' ``COCOeval(iouType='keypoints')`` summary.
 
-    ``gt`` is a COCO JSON path or dict, ``results`` a results JSON path or list. See
-    :func:`evaluate_coco` for the arguments and the module docstring for the rules.
+    ``gt``: a CocoGroundTruth or ImageRecords, or (a convenience) a COCO JSON path or dict;
+    ``results``: a CocoResults, or a results JSON path or list. See :func:`evaluate_coco` for the
+    arguments and the module docstring for the rules::
+
+        coco_eval("person_keypoints_val2017.json", "results.json")
+        coco_eval(records, CocoResults.create(image_ids, keypoints, scores))
     """
     return evaluate_coco(gt, results, spec=spec, sigmas=sigmas).stats

@@ -4,7 +4,11 @@ Ground truth is any annotation file :mod:`posekit.data.formats` reads (COCO keyp
 MPII JSON list or ``.mat`` release, LSP, FLIC, AI Challenger, J-HMDB), read by that reader: so
 it is in posekit's frame, 0-based pixel centres, whatever the source (MPII, LSP, FLIC and J-HMDB
 are 1-based on disk). Predictions are expected in the same frame, which is what posekit's
-predictors write.
+predictors write. Either way the ground truth becomes one
+:class:`~posekit.data.formats.CocoGroundTruth` (a COCO file's own parse, or the records of the
+other readers), which the OKS metric scores as it is and the single-person metrics split by
+image; the predictions become a :class:`~posekit.data.formats.CocoResults`. Nothing is turned
+back into JSON.
 
 Predictions: a JSON list of ``{image_id | file_name | image, keypoints, score?, category_id?,
 bbox?}``; keypoints are a flat ``[x1, y1, s1, ...]`` list of 3K numbers (COCO results) or a
@@ -24,7 +28,6 @@ person's labelled joints; a person left without a prediction counts as missed (N
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -32,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from posekit.data.formats.coco import CocoGroundTruth, CocoResults, read_coco_ground_truth
 from posekit.errors import DataError
 from posekit.skeleton import SPECS, KeypointSpec, get_spec, remap_index
 
@@ -45,7 +49,7 @@ class GtImage:
     (G, 4)`` xyxy or None, ``crowd (G,)``; float64, image pixels (0-based pixel centres)."""
 
     image_id: int | None
-    file_name: str
+    file_name: str | None
     keypoints: np.ndarray
     boxes: np.ndarray
     head_boxes: np.ndarray | None
@@ -54,13 +58,14 @@ class GtImage:
 
 @dataclass(frozen=True)
 class GroundTruth:
-    """Parsed ground truth: its images, spec, source name and format, and a COCO keypoints dict
-    in the same frame for the OKS metric (the file itself for COCO files)."""
+    """Parsed ground truth: its images, spec, source name and format, and the same ground
+    truth as arrays (``coco``) for the OKS metric: a COCO file's own parse (so the numbers
+    equal pycocotools' on it), or the records of the other readers."""
 
     images: list[GtImage]
     spec: KeypointSpec
     path: str
-    coco: dict | None
+    coco: CocoGroundTruth
     format: str = "coco"
 
     def index(self) -> tuple[dict[int, int], dict[str, int]]:
@@ -68,9 +73,22 @@ class GroundTruth:
         by_id = {im.image_id: i for i, im in enumerate(self.images) if im.image_id is not None}
         by_name: dict[str, int] = {}
         for i, im in enumerate(self.images):
+            if im.file_name is None:
+                continue
             by_name[im.file_name] = i
             by_name.setdefault(im.file_name.replace("\\", "/").rsplit("/", 1)[-1], i)
         return by_id, by_name
+
+
+def _split_images(truth: CocoGroundTruth) -> list[GtImage]:
+    """The ground truth's people grouped by image, boxes as xyxy."""
+    boxes = truth.boxes_xyxy()
+    out = []
+    for i, (name, p) in enumerate(zip(truth.file_names(), truth.people_of_images())):
+        out.append(GtImage(int(truth.image_ids[i]), None if name is None else str(name),
+                           truth.keypoints[p], boxes[p],
+                           None if truth.head_boxes is None else truth.head_boxes[p], truth.crowd[p]))
+    return out
 
 
 def load_ground_truth(path: str | PathLike, spec: KeypointSpec | None = None) -> GroundTruth:
@@ -85,35 +103,23 @@ def load_ground_truth(path: str | PathLike, spec: KeypointSpec | None = None) ->
             or a spec that is not the file's.
     """
     from posekit.data.formats import detect_format, read_annotations
-    from posekit.data.formats._common import load_json
-    from posekit.data.formats.coco import coco_is_one_based, coco_records, records_to_coco
 
     p = Path(path)
     fmt = detect_format(p)
     if fmt == "coco_results":
         raise DataError(p, "this is a results list (predictions), not ground truth")
-    raw = None
     if fmt == "coco":
-        raw = load_json(p)
-        records = coco_records(raw, p, spec)
+        truth = read_coco_ground_truth(p, spec)
     else:
         records = read_annotations(p, fmt, read_images=False)
-    if not records:
+        if not records:
+            raise DataError(p, "ground truth has no images")
+        truth = CocoGroundTruth.from_records(records, source=p)
+    if truth.num_images == 0:
         raise DataError(p, "ground truth has no images")
-    found = records[0].spec
-    if spec is not None and spec != found:
-        raise DataError(p, f"ground truth uses spec {found.name}, not {spec.name}")
-    if raw is not None and not coco_is_one_based(raw, found):
-        coco = raw                      # the file as it is: numbers equal pycocotools' on it
-    else:
-        coco = records_to_coco(records)
-    images = []
-    with_heads = all(r.head_boxes is not None for r in records)
-    for r in records:
-        images.append(GtImage(
-            r.image_id, r.file_name, r.keypoints.astype(np.float64), r.boxes.astype(np.float64),
-            r.head_boxes.astype(np.float64) if with_heads else None, r.crowd.copy()))
-    return GroundTruth(images, found, str(p), coco, fmt)
+    if spec is not None and spec != truth.spec:
+        raise DataError(p, f"ground truth uses spec {truth.spec.name}, not {spec.name}")
+    return GroundTruth(_split_images(truth), truth.spec, str(p), truth, fmt)
 
 
 # ------------------------------------------------------------------------- predictions
@@ -125,8 +131,9 @@ class Predictions:
         per_image: ``per_image[i]`` lists the indices of the predictions of ``gt.images[i]``.
         keypoints: ``(P, K, 3)`` ``[x, y, score]`` for the K scored joints (see ``joints``).
         scores: ``(P,)`` the ``score`` field, or the mean joint score when absent.
-        results: the P predictions as COCO results (``image_id`` and ``category_id`` filled
-            in, keypoints flat and in the scored joints' order).
+        coco: the P predictions as COCO results for the OKS metric: the ground truth's image
+            ids and keypoint category, the scored joints, the ``score`` field, and ``bbox``
+            when the first prediction has one (COCO then takes its area).
         joints: indices into the ground truth's spec of the scored joints (all of them unless
             the predictions were remapped from a spec lacking some).
         source_spec: the predictions' own spec.
@@ -136,7 +143,7 @@ class Predictions:
     per_image: list[list[int]]
     keypoints: np.ndarray
     scores: np.ndarray
-    results: list[dict]
+    coco: CocoResults
     joints: tuple[int, ...]
     source_spec: KeypointSpec
     skipped: int
@@ -225,10 +232,7 @@ def load_predictions(src: Any, gt: GroundTruth, *, skip_unknown: bool = False,
     joints = tuple(j for _, j in sorted(pairs, key=lambda ij: ij[1]))
     k_src = source.num_keypoints
     by_id, by_name = gt.index()
-    person_cats = None
-    if gt.format == "coco" and gt.coco is not None:
-        cats = gt.coco.get("categories") or []
-        person_cats = {c["id"] for c in cats if "keypoints" in c} or {c["id"] for c in cats}
+    category = gt.coco.category_id
     where = []
     for i, r in enumerate(obj):
         if not isinstance(r, dict):
@@ -246,12 +250,23 @@ def load_predictions(src: Any, gt: GroundTruth, *, skip_unknown: bool = False,
         raise DataError(name, f"{problem}; --skip-unknown skips them and scores the rest",
                         unknown[0])
     per_image: list[list[int]] = [[] for _ in gt.images]
-    kps, scores, results = [], [], []
+    kps, scores, image_ids, boxes = [], [], [], []
+    kept = [i for i, w in enumerate(where) if w is not None]
+    with_box = bool(kept) and obj[kept[0]].get("bbox") not in (None, [])     # as COCO's loadRes
     for i, (r, img) in enumerate(zip(obj, where)):
         if img is None:
             continue
-        if person_cats is not None and "category_id" in r and r["category_id"] not in person_cats:
+        if gt.format == "coco" and r.get("category_id", category) != category:
             raise DataError(name, f"category_id {r['category_id']} is not a person category", i)
+        if with_box:
+            try:
+                box = np.asarray(r["bbox"], dtype=np.float64).reshape(4)
+            except KeyError:
+                raise DataError(name, "prediction has no 'bbox' (the first one has, so all need "
+                                      "one)", i) from None
+            except (ValueError, TypeError):
+                raise DataError(name, "bbox must be 4 numbers [x, y, w, h]", i) from None
+            boxes.append(box)
         try:
             a = np.asarray(r["keypoints"], dtype=np.float64)
         except KeyError:
@@ -278,15 +293,17 @@ def load_predictions(src: Any, gt: GroundTruth, *, skip_unknown: bool = False,
             raise DataError(name, "result has no 'score'", i)
         else:
             score = float(a[:, 2].mean())
-        a = a[src_idx]
         per_image[img].append(len(kps))
-        kps.append(a)
+        kps.append(a[src_idx])
         scores.append(score)
-        results.append({**r, "image_id": gt.images[img].image_id,
-                        "category_id": r.get("category_id", 1), "keypoints": a.ravel().tolist()})
-    k = len(joints)
-    return Predictions(per_image, np.array(kps).reshape(-1, k, 3), np.array(scores, np.float64),
-                       results, joints, source, len(unknown))
+        image_ids.append(gt.coco.image_ids[img])
+    kp = np.array(kps).reshape(-1, len(joints), 3)
+    score_arr = np.array(scores, np.float64)
+    coco = CocoResults.create(np.array(image_ids, np.int64), kp, score_arr,
+                              category_ids=np.full(len(kps), category),
+                              boxes_xywh=np.array(boxes).reshape(-1, 4) if with_box else None,
+                              source=name)
+    return Predictions(per_image, kp, score_arr, coco, joints, source, len(unknown))
 
 
 # ---------------------------------------------------------------------- scored joints
@@ -305,28 +322,15 @@ def _sub_spec(spec: KeypointSpec, joints: tuple[int, ...], other: KeypointSpec) 
 def restrict(gt: GroundTruth, joints: tuple[int, ...], other: KeypointSpec) -> GroundTruth:
     """The ground truth cut down to ``joints`` (indices into ``gt.spec``), the joints it shares
     with the predictions' spec ``other``: images, spec (with those joints, their limbs and
-    sigmas) and COCO dict (keypoints, ``num_keypoints`` and the category's names)."""
+    sigmas) and COCO arrays (keypoints, and ``num_keypoints`` counted over those joints)."""
     if tuple(joints) == tuple(range(gt.spec.num_keypoints)):
         return gt
     spec = _sub_spec(gt.spec, tuple(joints), other)
     cols = np.asarray(joints)
     images = [replace(im, keypoints=im.keypoints[:, cols]) for im in gt.images]
-    coco = None
-    if gt.coco is not None:
-        coco = copy.copy(gt.coco)
-        k = gt.spec.num_keypoints
-        anns = []
-        for a in gt.coco.get("annotations", []):
-            kp = a.get("keypoints") if isinstance(a, dict) else None
-            if isinstance(kp, list) and len(kp) == 3 * k:
-                sub = np.asarray(kp, dtype=np.float64).reshape(k, 3)[cols]
-                a = {**a, "keypoints": sub.ravel().tolist(), "num_keypoints": int((sub[:, 2] > 0).sum())}
-            anns.append(a)
-        coco["annotations"] = anns
-        coco["categories"] = [
-            {**c, "keypoints": list(spec.names), "skeleton": [[x + 1, y + 1] for x, y in spec.limbs]}
-            if isinstance(c, dict) and c.get("keypoints") else c
-            for c in gt.coco.get("categories", [])]
+    kp = gt.coco.keypoints[:, cols]
+    coco = replace(gt.coco, spec=spec, keypoints=kp,
+                   num_keypoints=(kp[:, :, 2] > 0).sum(axis=1).astype(np.int64))
     return replace(gt, images=images, spec=spec, coco=coco)
 
 

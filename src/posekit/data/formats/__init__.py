@@ -18,6 +18,12 @@ Every record is in 0-based pixel centres whatever the source: the MATLAB sources
 FLIC, J-HMDB, also J-HMDB's COCO-style conversion) are 1-based and each reader subtracts 1,
 once. Every format converts to COCO JSON with :func:`write_coco`. See ``docs/data.md`` for the
 conventions (visibility, 0/1-based coordinates, MPII scale, head boxes).
+
+This package is the only place that reads or writes annotation and result files. COCO ground
+truth is parsed by one function, :func:`parse_coco`, into a :class:`CocoGroundTruth` (arrays at
+the file's precision) that both :func:`read_coco` (records) and :mod:`posekit.metrics` (COCO
+AP) use; :meth:`CocoGroundTruth.from_records` gives the same arrays for records of any reader.
+COCO results lists are parsed by :func:`parse_coco_results` into :class:`CocoResults`.
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from pathlib import Path
 from posekit.data.formats._common import json_kind
 from posekit.data.formats.aic import read_aic, read_aic_raw
 from posekit.data.formats.coco import (
-    CocoResult, read_coco, read_coco_results, records_to_coco, spec_from_names, write_coco,
+    CocoGroundTruth, CocoResult, CocoResults, parse_coco, parse_coco_results, read_coco,
+    read_coco_ground_truth, read_coco_result_arrays, read_coco_results, records_to_coco,
+    spec_from_names, write_coco,
 )
 from posekit.data.formats.flic import read_flic
 from posekit.data.formats.jhmdb import read_jhmdb_mat
@@ -39,7 +47,9 @@ from posekit.skeleton import KeypointSpec
 
 __all__ = [
     "FORMATS", "detect_format", "read_annotations", "read_coco", "write_coco",
-    "records_to_coco", "spec_from_names", "CocoResult", "read_coco_results", "read_mpii_mat",
+    "records_to_coco", "spec_from_names", "CocoGroundTruth", "parse_coco", "read_coco_ground_truth",
+    "CocoResults", "parse_coco_results", "read_coco_result_arrays", "CocoResult",
+    "read_coco_results", "read_mpii_mat",
     "read_mpii_json", "write_mpii_json", "read_lsp", "read_flic", "read_aic", "read_aic_raw",
     "read_jhmdb_mat",
 ]

@@ -203,9 +203,9 @@ def json_kind(path: str | Path, peek: int = 1 << 16) -> tuple[str, set[str]]:
 
 
 def box_to_json_xywh(box_xyxy: np.ndarray) -> list:
-    """``[x, y, w, h]`` JSON numbers for a float32 xyxy box such that
-    :func:`box_from_json_xywh` gives back exactly the same float32 box (short decimals when
-    they suffice, the exact float64 difference otherwise)."""
+    """``[x, y, w, h]`` JSON numbers for a float32 xyxy box such that reading them back as the
+    COCO reader does (``x + w`` summed in float64, then float32) gives exactly the same float32
+    box (short decimals when they suffice, the exact float64 difference otherwise)."""
     b = np.asarray(box_xyxy, np.float32).reshape(4)
     out = [num(b[0]), num(b[1])]
     for lo, hi in ((b[0], b[2]), (b[1], b[3])):
@@ -215,12 +215,6 @@ def box_to_json_xywh(box_xyxy: np.ndarray) -> list:
         else:
             out.append(float(np.float64(hi) - np.float64(num(lo))))
     return out
-
-
-def box_from_json_xywh(xywh: np.ndarray) -> np.ndarray:
-    """float32 xyxy from a float64 ``[x, y, w, h]`` (the sum is taken in float64)."""
-    x, y, w, h = (float(v) for v in np.asarray(xywh, np.float64).reshape(4))
-    return np.array([x, y, x + w, y + h], np.float32)
 
 
 def num_for(value: float, forward, inverse) -> int | float:
