@@ -252,3 +252,16 @@ def test_plot_path_checked_before_any_work(capsys, shared_data, tmp_path):
     no_suffix = tmp_path / "plots" / "curve"
     assert run([str(gt), str(pred), "--metric", "pck", "--plot", str(no_suffix)]) == 0
     assert no_suffix.read_bytes()[:4] == b"\x89PNG"           # exactly that path, as PNG
+
+
+def test_file_name_wins_over_the_ids_predict_gives_without_gt(capsys, shared_data, tmp_path):
+    """``posekit predict`` without ``--gt`` numbers its images 1, 2, 3... in input order (here
+    the reverse of the ground truth's order) and writes each image's relative ``file_name``:
+    the file name must decide, or every prediction is scored against another person."""
+    gt = shared_data / "mpii" / "test_mpii.json"
+    preds = _mpii_preds(shared_data)[::-1]
+    for n, p in enumerate(preds, start=1):
+        p["image_id"] = n
+        p["file_name"] = "photos/" + p["file_name"]
+    pred = _write(tmp_path / "p.json", preds)
+    assert _json(capsys, [str(gt), str(pred), "--metric", "pckh", "--alpha", "0"])["mean"] == 1.0

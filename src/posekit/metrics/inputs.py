@@ -191,17 +191,22 @@ def _source_spec(obj: list, gt: GroundTruth, remap: str | KeypointSpec | None, n
 
 
 def _image_of(r: dict, by_id: dict, by_name: dict) -> int | None:
-    """Index into ``gt.images`` of prediction ``r``: by ``image_id`` when it is known, else by
-    ``file_name`` (or ``image``), compared whole and then by base name; None if unknown."""
+    """Index into ``gt.images`` of prediction ``r``; None if unknown.
+
+    A ``file_name`` (or ``image``) that names a ground-truth image wins, compared whole and then
+    by base name: ``posekit predict`` without ``--gt`` numbers its images 1, 2, 3... in input
+    order, and those ids mean nothing to another file's ground truth. Otherwise ``image_id``
+    decides (COCO results carry only that)."""
+    fname = r.get("file_name", r.get("image"))
+    if fname is not None:
+        key = str(fname)
+        if key not in by_name:
+            key = key.replace("\\", "/").rsplit("/", 1)[-1]
+        if key in by_name:
+            return by_name[key]
     if "image_id" in r and r["image_id"] in by_id:
         return by_id[r["image_id"]]
-    fname = r.get("file_name", r.get("image"))
-    if fname is None:
-        return None
-    key = str(fname)
-    if key not in by_name:
-        key = key.replace("\\", "/").rsplit("/", 1)[-1]
-    return by_name.get(key)
+    return None
 
 
 def load_predictions(src: Any, gt: GroundTruth, *, skip_unknown: bool = False,
