@@ -105,8 +105,13 @@ def oks_nms(keypoints: np.ndarray, scores: np.ndarray, sigmas: np.ndarray,
             threshold: float = 0.9, boxes: np.ndarray | None = None, areas: np.ndarray | None = None,
             keypoint_threshold: float | None = 0.2) -> np.ndarray:
     """Greedy OKS-NMS: visit poses by decreasing score; drop every later pose whose OKS with a
-    kept pose exceeds ``threshold`` (0.9 in HRNet's release). The scale of each pose is
-    ``areas``, else its box area, else its keypoint extent. Returns kept indices, best first."""
+    kept pose exceeds ``threshold``. The scale of each pose is ``areas``, else its box area,
+    else its keypoint extent. Returns kept indices, best first.
+
+    The threshold only means something with the scale it was set for: HRNet's release uses 0.9
+    with the area of each pose's padded crop, several times the area of the tight person box.
+    With tight boxes, and worse with tiny ones, the same 0.9 lets through two poses of one
+    person a few pixels apart (``posekit.pipelines.topdown`` passes crop areas and 0.5)."""
     kp = np.asarray(keypoints, np.float64)
     scores = np.asarray(scores, np.float64).reshape(-1)
     a = _areas(kp, boxes, areas)

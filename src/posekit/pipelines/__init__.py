@@ -5,11 +5,13 @@
 """
 
 from posekit.pipelines.poses import Poses
-from posekit.pipelines.registry import (DEFAULT_PIPELINE, FAST_PIPELINE, PIPELINES, PipelineInfo,
-                                        build_predictor, list_pipelines)
+from posekit.pipelines.registry import (DEFAULT_PIPELINE, DRAW_MIN_POSE_SCORE, DRAW_MIN_POSE_SCORE_BOTTOM_UP,
+                                        FAST_PIPELINE, PIPELINES, PipelineInfo, build_predictor,
+                                        list_pipelines)
 
 __all__ = ["Poses", "build_predictor", "list_pipelines", "PIPELINES", "PipelineInfo",
-           "DEFAULT_PIPELINE", "FAST_PIPELINE", "TopDownPredictor", "BottomUpPredictor"]
+           "DEFAULT_PIPELINE", "FAST_PIPELINE", "DRAW_MIN_POSE_SCORE", "DRAW_MIN_POSE_SCORE_BOTTOM_UP",
+           "TopDownPredictor", "BottomUpPredictor"]
 
 
 def __getattr__(name: str):

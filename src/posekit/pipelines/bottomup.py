@@ -23,10 +23,14 @@ from posekit.pipelines.multipose import decode_multipose
 from posekit.pipelines.posenet import decode_posenet
 from posekit.pipelines.poses import Poses
 from posekit.pipelines.preprocess import boxes_to_image, letterbox_affine, padded_size, to_tensor, warp_batch
+from posekit.pipelines.timing import StageTimer
 from posekit.pipelines.topdown import POSE_NMS_METHODS, apply_pose_nms
 from posekit.skeleton import COCO17
 
-__all__ = ["BottomUpPredictor", "MultiPoseModel", "PoseNetModel"]
+__all__ = ["BottomUpPredictor", "MultiPoseModel", "PoseNetModel", "BOTTOMUP_STAGES"]
+
+#: Keys of ``BottomUpPredictor.timings``.
+BOTTOMUP_STAGES = ("model", "decode")
 
 
 class _WholeImageModel:
@@ -49,22 +53,28 @@ class _WholeImageModel:
         raise NotImplementedError
 
     @torch.no_grad()
-    def run(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def run(self, images: list[np.ndarray], timer: StageTimer | None = None,
+            ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """People per image: ``(keypoints (N, K, 3), scores (N,), boxes (N, 4))`` in the image
-        frame. Images of equal size share one forward pass."""
+        frame. Images of equal size share one forward pass. ``timer`` gets the stages
+        ``"model"`` (letterboxing and the forward pass) and ``"decode"`` (heads to people in
+        the image frame)."""
+        timer = timer or StageTimer(BOTTOMUP_STAGES)
         out: list = [None] * len(images)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
             groups.setdefault((im.shape[1], im.shape[0]), []).append(i)
         for (w, h), idx in groups.items():
-            size = self.input_size_for(w, h)
-            A = letterbox_affine(w, h, size)
-            batch = np.concatenate([warp_batch(images[i], [A], size) for i in idx])
-            heads = self.model(self._normalise(to_tensor(batch, self.device), self.card))
-            Ainv = invert_affine(A)
-            for i, (kp, sc, bx) in zip(idx, self.decode(heads, size)):
-                kp = transform_points(Ainv, kp) if len(kp) else kp
-                out[i] = (kp.astype(np.float32), sc.astype(np.float32), boxes_to_image(bx, A))
+            with timer("model"):
+                size = self.input_size_for(w, h)
+                A = letterbox_affine(w, h, size)
+                batch = np.concatenate([warp_batch(images[i], [A], size) for i in idx])
+                heads = self.model(self._normalise(to_tensor(batch, self.device), self.card))
+            with timer("decode"):
+                Ainv = invert_affine(A)
+                for i, (kp, sc, bx) in zip(idx, self.decode(heads, size)):
+                    kp = transform_points(Ainv, kp) if len(kp) else kp
+                    out[i] = (kp.astype(np.float32), sc.astype(np.float32), boxes_to_image(bx, A))
         return out
 
 
@@ -146,6 +156,11 @@ class BottomUpPredictor:
         model: a :class:`MultiPoseModel` or :class:`PoseNetModel`.
         pose_nms: one of :data:`POSE_NMS_METHODS` (the decoders already suppress duplicates by
             centre or by radius, so ``"none"`` is the default); nms_threshold: its threshold.
+
+    Attributes:
+        timings: milliseconds per stage of the last ``predict`` / ``predict_batch`` call, keys
+            :data:`BOTTOMUP_STAGES`: ``"model"`` (letterboxing and the forward pass) and
+            ``"decode"`` (decoding, back to the image, pose NMS). Empty before the first call.
     """
 
     def __init__(self, model: _WholeImageModel, pose_nms: str = "none", nms_threshold: float | None = None) -> None:
@@ -155,15 +170,20 @@ class BottomUpPredictor:
         self.pose_nms = pose_nms
         self.nms_threshold = nms_threshold
         self.spec = model.spec
+        self.timings: dict[str, float] = {}
 
     def predict(self, image_rgb: np.ndarray) -> Poses:
         """Poses in one ``(H, W, 3)`` uint8 RGB image."""
         return self.predict_batch([image_rgb])[0]
 
     def predict_batch(self, images_rgb: list[np.ndarray]) -> list[Poses]:
+        """Poses for each image; images of equal size share one forward pass."""
+        timer = StageTimer(BOTTOMUP_STAGES)
         out = []
-        for kp, sc, bx in self.model.run(images_rgb):
-            order = np.argsort(-sc, kind="stable")
-            poses = Poses(kp[order], sc[order], bx[order], self.spec)
-            out.append(apply_pose_nms(poses, self.pose_nms, self.nms_threshold))
+        for kp, sc, bx in self.model.run(images_rgb, timer):
+            with timer("decode"):
+                order = np.argsort(-sc, kind="stable")
+                poses = Poses(kp[order], sc[order], bx[order], self.spec)
+                out.append(apply_pose_nms(poses, self.pose_nms, self.nms_threshold))
+        self.timings = timer.ms
         return out

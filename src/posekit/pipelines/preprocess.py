@@ -14,8 +14,8 @@ import torch
 
 from posekit.geometry import box_to_center_size, crop_affine, invert_affine, transform_points, warp_image
 
-__all__ = ["stretch_affine", "letterbox_affine", "padded_size", "box_crop_affine", "warp_batch",
-           "to_tensor", "boxes_to_image"]
+__all__ = ["stretch_affine", "letterbox_affine", "padded_size", "box_crop_region", "box_crop_affine",
+           "warp_batch", "to_tensor", "boxes_to_image"]
 
 
 def stretch_affine(width: int, height: int, out_size: tuple[int, int]) -> np.ndarray:
@@ -39,9 +39,15 @@ def padded_size(width: int, height: int, long_side: int, multiple: int = 32) -> 
     return (int(math.ceil(width * s / multiple) * multiple), int(math.ceil(height * s / multiple) * multiple))
 
 
+def box_crop_region(box_xyxy: np.ndarray, out_size: tuple[int, int], padding: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centre ``(2,)`` and size ``(w, h)`` in image pixels of the crop for a person box: the box
+    widened to the output's aspect ratio ``out_size = (W, H)``, then scaled by ``padding``."""
+    return box_to_center_size(box_xyxy, aspect_ratio=out_size[0] / out_size[1], padding=padding)
+
+
 def box_crop_affine(box_xyxy: np.ndarray, out_size: tuple[int, int], padding: float) -> np.ndarray:
-    """Crop matrix for a person box: widened to the output's aspect ratio, then padded."""
-    center, size = box_to_center_size(box_xyxy, aspect_ratio=out_size[0] / out_size[1], padding=padding)
+    """Crop matrix for a person box: :func:`box_crop_region`'s region mapped onto ``out_size``."""
+    center, size = box_crop_region(box_xyxy, out_size, padding)
     return crop_affine(center, size, out_size)
 
 

@@ -13,22 +13,33 @@ from dataclasses import dataclass
 from typing import Callable
 
 __all__ = ["PipelineInfo", "PIPELINES", "DEFAULT_PIPELINE", "FAST_PIPELINE", "build_predictor",
-           "list_pipelines"]
+           "list_pipelines", "DRAW_MIN_POSE_SCORE", "DRAW_MIN_POSE_SCORE_BOTTOM_UP"]
+
+#: Drawing threshold on the instance scores of the top-down pipelines
+#: (``posekit.pipelines.topdown.instance_scores``): on the real samples every correct pose
+#: scored >= 0.20 and every pose that matched no person <= 0.145 (``benchmarks/drawn_people.py``).
+DRAW_MIN_POSE_SCORE = 0.17
+#: Drawing threshold on the scores of the bottom-up pipelines (the models' own instance scores).
+DRAW_MIN_POSE_SCORE_BOTTOM_UP = 0.2
 
 
 @dataclass(frozen=True)
 class PipelineInfo:
-    """A named pipeline: what it runs (pretrained model names) and a one-line summary."""
+    """A named pipeline: what it runs (pretrained model names), a one-line summary, and the
+    instance score from which its poses are worth drawing (``draw_min_pose_score``; the
+    score scales differ between top-down and bottom-up pipelines)."""
 
     name: str
     kind: str                     # "top-down" or "bottom-up"
     models: tuple[str, ...]       # pretrained card names, in the order they run
     summary: str
     options: tuple[tuple[str, object], ...] = ()
+    draw_min_pose_score: float = DRAW_MIN_POSE_SCORE
 
 
 def _info(name, kind, models, summary, **options) -> PipelineInfo:
-    return PipelineInfo(name, kind, tuple(models), summary, tuple(sorted(options.items())))
+    draw = DRAW_MIN_POSE_SCORE if kind == "top-down" else DRAW_MIN_POSE_SCORE_BOTTOM_UP
+    return PipelineInfo(name, kind, tuple(models), summary, tuple(sorted(options.items())), draw)
 
 
 PIPELINES: dict[str, PipelineInfo] = {p.name: p for p in (

@@ -2,7 +2,9 @@
 
 Each wrapper takes a batch of crops ``(B, H, W, 3)`` uint8 RGB at its ``input_size = (W, H)``
 and returns ``(B, K, 3)`` ``[x, y, score]`` in pixel-centre coordinates *of the crop*; the
-predictor maps them to the image through the crop matrix's inverse.
+predictor maps them to the image through the crop matrix's inverse. Calling a wrapper is
+``decode(forward(crops))``: the network's raw heads, then keypoints (the predictor times the
+two apart).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class CropPoseModel:
     def device(self) -> torch.device:
         return next(self.model.parameters(), next(self.model.buffers())).device
 
-    def _heads(self, crops: np.ndarray) -> dict[str, torch.Tensor]:
+    @torch.no_grad()
+    def forward(self, crops: np.ndarray) -> dict[str, torch.Tensor]:
+        """The network's raw heads for ``(B, H, W, 3)`` uint8 crops (B >= 1)."""
         x = self._normalise(to_tensor(crops, self.device), self.card)
         heads = self.model(x)
         if len(crops) > 1 and next(iter(heads.values())).shape[0] != len(crops):
@@ -46,8 +50,15 @@ class CropPoseModel:
         return heads
 
     @torch.no_grad()
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
+    def decode(self, heads: dict[str, torch.Tensor]) -> np.ndarray:
+        """``(B, K, 3)`` float32 ``[x, y, score]`` in crop pixels from :meth:`forward`'s heads."""
         raise NotImplementedError
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """``(B, K, 3)`` float32 ``[x, y, score]`` in crop pixels for ``(B, H, W, 3)`` crops."""
+        if len(crops) == 0:
+            return np.zeros((0, self.spec.num_keypoints, 3), np.float32)
+        return self.decode(self.forward(crops))
 
 
 class MoveNetSingle(CropPoseModel):
@@ -58,11 +69,8 @@ class MoveNetSingle(CropPoseModel):
     spec = COCO17
 
     @torch.no_grad()
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
+    def decode(self, h: dict[str, torch.Tensor]) -> np.ndarray:
         from posekit.pretrained.movenet_decode import decode_movenet_single
-        if len(crops) == 0:
-            return np.zeros((0, 17, 3), np.float32)
-        h = self._heads(crops)
         kp = decode_movenet_single(h["heatmap"], h["center"], h["regress"], h["offset"]).cpu().numpy()
         W, H = self.input_size
         kp[..., 0] = kp[..., 0] * W - 0.5
@@ -103,10 +111,8 @@ class EfficientPoseSingle(CropPoseModel):
         self._perm = [list(order).index(n) for n in MPII16.names]
 
     @torch.no_grad()
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros((0, 16, 3), np.float32)
-        hm = self._heads(crops)["heatmap"][:, self._perm].float()
+    def decode(self, heads: dict[str, torch.Tensor]) -> np.ndarray:
+        hm = heads["heatmap"][:, self._perm].float()
         W, H = self.input_size
         h, w = hm.shape[-2:]
         kp = heatmap_argmax_refined(hm).cpu().numpy()
@@ -126,11 +132,9 @@ class BlazePoseLandmarks(CropPoseModel):
     spec = BLAZEPOSE33
 
     @torch.no_grad()
-    def __call__(self, crops: np.ndarray) -> np.ndarray:
-        if len(crops) == 0:
-            return np.zeros((0, 33, 3), np.float32)
-        h = self._heads(crops)
-        lm = h["landmarks"].float().reshape(len(crops), -1, 5)[:, :33]
-        flag = h["poseflag"].float().reshape(len(crops), 1)
+    def decode(self, h: dict[str, torch.Tensor]) -> np.ndarray:
+        n = h["poseflag"].shape[0]
+        lm = h["landmarks"].float().reshape(n, -1, 5)[:, :33]
+        flag = h["poseflag"].float().reshape(n, 1)
         kp = torch.stack([lm[..., 0] - 0.5, lm[..., 1] - 0.5, torch.sigmoid(lm[..., 3]) * flag], -1)
         return kp.cpu().numpy().astype(np.float32)

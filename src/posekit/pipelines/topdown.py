@@ -1,39 +1,95 @@
 """Top-down prediction: person boxes, then one pose per crop, then pose NMS.
 
 ``image -> detector -> boxes -> crop (affine A) -> pose model -> keypoints(crop) -> A^-1 ->
-keypoints(image) -> pose NMS -> Poses`` (the design's first data path). All crops of a call,
-over all images of a batch, go through the pose model together, ``max_batch`` at a time.
+keypoints(image) -> instance scores -> pose NMS -> Poses`` (the design's first data path). All
+crops of a call, over all images of a batch, go through the pose model together,
+``max_batch`` at a time.
+
+Instance scores and pose NMS were set by measurement on the real samples (COCO, AIC, J-HMDB,
+MPII; ``benchmarks/drawn_people.py``, ``docs/predict.md``):
+
+* :func:`instance_scores`: ``sqrt(box score) * (sum of the keypoint scores above 0.2) / K``.
+  The second factor is the mean score of the confident keypoints (Xiao et al. 2018's
+  rescoring) times the fraction of keypoints that are confident, so a pose with 3 confident
+  joints out of 17 cannot outrank a full one. The box score enters through its square root:
+  NanoDet's scores are IoU-quality scores (GFL), low (0.2-0.4) for correct but loosely fitting
+  boxes, and a plain product of two such factors pushed correctly localised people below any
+  usable drawing threshold. The drawing threshold that goes with these scores is
+  ``posekit.pipelines.DRAW_MIN_POSE_SCORE``.
+* OKS-NMS measures each pose at the scale of its crop (the detector box widened to the model's
+  aspect ratio and padded, the region the pose model saw, as HRNet's release does), not at the
+  scale of the tight detector box: on a tiny box, a few pixels of jitter between two crops of
+  the same person made their OKS drop below the threshold and both survived.
+  :data:`OKS_NMS_THRESHOLD` = 0.5: duplicates in the samples had crop-scale OKS 0.58-0.94,
+  distinct (even overlapping) people at most 0.41.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from posekit.geometry import invert_affine, transform_points
+from posekit.geometry import crop_affine, invert_affine, transform_points
 from posekit.nms import oks_nms, parametric_pose_nms, soft_oks_nms
 from posekit.pipelines.poses import Poses
-from posekit.pipelines.preprocess import box_crop_affine, warp_batch
+from posekit.pipelines.preprocess import box_crop_region, warp_batch
+from posekit.pipelines.timing import StageTimer
 from posekit.skeleton import KeypointSpec, remap_keypoints
 
-__all__ = ["TopDownPredictor", "apply_pose_nms", "POSE_NMS_METHODS"]
+__all__ = ["TopDownPredictor", "apply_pose_nms", "instance_scores", "POSE_NMS_METHODS",
+           "KEYPOINT_THRESHOLD", "OKS_NMS_THRESHOLD", "TOPDOWN_STAGES"]
 
 POSE_NMS_METHODS = ("oks", "soft-oks", "rmpe", "none")
+#: Keypoints scoring above this count as found, in :func:`instance_scores` and in OKS-NMS.
+KEYPOINT_THRESHOLD = 0.2
+#: Default OKS-NMS threshold: the lower-scored of two poses whose OKS exceeds it is removed.
+OKS_NMS_THRESHOLD = 0.5
+#: Keys of ``TopDownPredictor.timings``.
+TOPDOWN_STAGES = ("detector", "crops", "pose", "decode", "nms")
 
 
-def apply_pose_nms(poses: Poses, method: str = "oks", threshold: float | None = None) -> Poses:
-    """Pose NMS on one image's poses: ``"oks"`` (greedy, threshold default 0.9), ``"soft-oks"``
-    (Gaussian rescoring, sigma default 0.5), ``"rmpe"`` (parametric, eta default 22.48 for 17
-    keypoints, scaled with K) or ``"none"``."""
+def instance_scores(box_scores: np.ndarray, keypoint_scores: np.ndarray,
+                    keypoint_threshold: float = KEYPOINT_THRESHOLD) -> np.ndarray:
+    """Instance scores of top-down poses.
+
+    ``score = sqrt(box_score) * sum_k s_k [s_k > t] / K``: the box score (tempered) times the
+    mean of the confident keypoint scores times the fraction of confident keypoints (see the
+    module docstring for why).
+
+    Args:
+        box_scores: ``(N,)`` detector scores in [0, 1].
+        keypoint_scores: ``(N, K)`` keypoint scores in [0, 1].
+        keypoint_threshold: t, the score a keypoint must exceed to count.
+
+    Returns:
+        ``(N,)`` float32 scores in [0, 1].
+    """
+    s = np.asarray(keypoint_scores, np.float64)
+    s = s.reshape(len(s), -1) if s.size else s.reshape(0, max(s.shape[-1:] or (1,)))
+    b = np.clip(np.asarray(box_scores, np.float64).reshape(len(s)), 0.0, 1.0)
+    evidence = np.where(s > keypoint_threshold, s, 0.0).sum(axis=1) / max(s.shape[1], 1)
+    return (np.sqrt(b) * evidence).astype(np.float32)
+
+
+def apply_pose_nms(poses: Poses, method: str = "oks", threshold: float | None = None,
+                   areas: np.ndarray | None = None,
+                   keypoint_threshold: float = KEYPOINT_THRESHOLD) -> Poses:
+    """Pose NMS on one image's poses: ``"oks"`` (greedy, threshold default
+    :data:`OKS_NMS_THRESHOLD`), ``"soft-oks"`` (Gaussian rescoring, sigma default 0.5),
+    ``"rmpe"`` (parametric, eta default 22.48 for 17 keypoints, scaled with K) or ``"none"``.
+    ``areas (N,)``: each pose's OKS scale in square pixels (top-down: its crop's area);
+    default the area of its box. Keypoints scoring at most ``keypoint_threshold`` in either
+    pose are left out of their OKS."""
     if method == "none" or len(poses) < 2:
         return poses
     sigmas = poses.spec.sigmas_array() if poses.spec.sigmas is not None else np.full(poses.spec.num_keypoints, 0.05)
     if method == "oks":
-        keep = oks_nms(poses.keypoints, poses.scores, sigmas, 0.9 if threshold is None else threshold,
-                       boxes=poses.boxes)
+        keep = oks_nms(poses.keypoints, poses.scores, sigmas,
+                       OKS_NMS_THRESHOLD if threshold is None else threshold,
+                       boxes=poses.boxes, areas=areas, keypoint_threshold=keypoint_threshold)
         return poses.select(keep)
     if method == "soft-oks":
         keep, new = soft_oks_nms(poses.keypoints, poses.scores, sigmas, sigma=0.5 if threshold is None else threshold,
-                                 boxes=poses.boxes)
+                                 boxes=poses.boxes, areas=areas, keypoint_threshold=keypoint_threshold)
         sel = poses.select(keep)
         return Poses(sel.keypoints, new.astype(np.float32), sel.boxes, sel.spec)
     if method == "rmpe":
@@ -49,18 +105,27 @@ class TopDownPredictor:
         detector: has ``detect_batch(images) -> [(boxes (M, 4) xyxy, scores (M,))]``
             (e.g. :class:`posekit.pipelines.detector.PersonDetector`).
         pose_model: callable on crops ``(B, H, W, 3)`` uint8 returning ``(B, K, 3)`` in crop
-            pixels, with ``input_size = (W, H)`` and ``spec`` (see ``posekit.pipelines.single``).
+            pixels, with ``input_size = (W, H)`` and ``spec`` (see ``posekit.pipelines.single``);
+            when it also has ``forward(crops) -> heads`` and ``decode(heads) -> (B, K, 3)``,
+            the two are timed apart.
         padding: each box is widened to the crop's aspect ratio, then scaled by this.
         pose_nms: one of :data:`POSE_NMS_METHODS`; nms_threshold: its threshold (None = default).
-        keypoint_threshold: keypoints scoring above it count in the instance score,
-            ``box score * mean(those keypoint scores)`` (Xiao et al. 2018's rescoring).
+        keypoint_threshold: keypoints scoring above it count as found in
+            :func:`instance_scores` and in OKS-NMS.
         max_batch: crops per forward pass (``build_predictor`` picks
             :func:`posekit.device.default_crop_batch`: 1 on the CPU, 16 on a GPU).
         output_spec: remap keypoints to this spec (e.g. BlazePose-33 -> COCO-17).
+
+    Attributes:
+        timings: milliseconds per stage of the last ``predict`` / ``predict_batch`` /
+            ``predict_boxes`` call, keys :data:`TOPDOWN_STAGES`: ``"detector"`` (person boxes),
+            ``"crops"`` (crop matrices and warping), ``"pose"`` (the pose model's forward
+            pass), ``"decode"`` (heads to keypoints, back to the image, instance scores),
+            ``"nms"`` (pose NMS). Empty before the first call.
     """
 
     def __init__(self, detector, pose_model, padding: float = 1.25, pose_nms: str = "oks",
-                 nms_threshold: float | None = None, keypoint_threshold: float = 0.2,
+                 nms_threshold: float | None = None, keypoint_threshold: float = KEYPOINT_THRESHOLD,
                  max_batch: int = 16, output_spec: KeypointSpec | None = None) -> None:
         if pose_nms not in POSE_NMS_METHODS:
             raise ValueError(f"unknown pose NMS {pose_nms!r}; choose from {', '.join(POSE_NMS_METHODS)}")
@@ -72,6 +137,7 @@ class TopDownPredictor:
         self.keypoint_threshold = keypoint_threshold
         self.max_batch = max_batch
         self.spec = output_spec or pose_model.spec
+        self.timings: dict[str, float] = {}
 
     def predict(self, image_rgb: np.ndarray) -> Poses:
         """Poses in one ``(H, W, 3)`` uint8 RGB image."""
@@ -79,41 +145,65 @@ class TopDownPredictor:
 
     def predict_boxes(self, image_rgb: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray) -> Poses:
         """Poses for given person boxes (e.g. from another detector)."""
-        return self._poses([image_rgb], [(np.asarray(boxes, np.float32).reshape(-1, 4),
-                                          np.asarray(box_scores, np.float32).reshape(-1))])[0]
+        timer = StageTimer(TOPDOWN_STAGES)
+        dets = [(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(box_scores, np.float32).reshape(-1))]
+        return self._poses([image_rgb], dets, timer)[0]
 
     def predict_batch(self, images_rgb: list[np.ndarray]) -> list[Poses]:
         """Poses for each image; detection runs image by image, crops of all images batched."""
-        dets = [self.detector.detect_batch([im])[0] for im in images_rgb]
-        return self._poses(images_rgb, dets)
+        timer = StageTimer(TOPDOWN_STAGES)
+        with timer("detector"):
+            dets = [self.detector.detect_batch([im])[0] for im in images_rgb]
+        return self._poses(images_rgb, dets, timer)
 
-    def _poses(self, images: list[np.ndarray], dets: list[tuple[np.ndarray, np.ndarray]]) -> list[Poses]:
+    def _pose_model(self, crops: np.ndarray, timer: StageTimer) -> np.ndarray:
+        """``(B, K, 3)`` crop keypoints; forward pass and decoding timed apart when the model
+        exposes them."""
+        m = self.pose_model
+        if hasattr(m, "forward") and hasattr(m, "decode"):
+            with timer("pose"):
+                heads = m.forward(crops)
+            with timer("decode"):
+                return m.decode(heads)
+        with timer("pose"):
+            return m(crops)
+
+    def _poses(self, images: list[np.ndarray], dets: list[tuple[np.ndarray, np.ndarray]],
+               timer: StageTimer) -> list[Poses]:
         size = self.pose_model.input_size
-        crops, owners, affines = [], [], []
-        for n, (im, (boxes, _)) in enumerate(zip(images, dets)):
-            A = [box_crop_affine(b, size, self.padding) for b in boxes]
-            crops.append(warp_batch(im, A, size))
-            affines.extend(A)
-            owners.extend([n] * len(A))
-        all_crops = np.concatenate(crops) if crops else np.zeros((0, size[1], size[0], 3), np.uint8)
-        kps = [self.pose_model(all_crops[i:i + self.max_batch]) for i in range(0, len(all_crops), self.max_batch)]
         src = self.pose_model.spec
-        kp_crop = np.concatenate(kps) if kps else np.zeros((0, src.num_keypoints, 3), np.float32)
-        kp_img = np.stack([transform_points(invert_affine(A), k) for A, k in zip(affines, kp_crop)]) \
-            if len(kp_crop) else kp_crop
-        if src is not self.spec:
-            kp_img = remap_keypoints(kp_img, src, self.spec)
-        owners_arr = np.asarray(owners, np.int64)
-        out = []
-        for n, (boxes, box_scores) in enumerate(dets):
-            k = kp_img[owners_arr == n]
-            if len(k) == 0:
+        with timer("crops"):
+            crops, affines, areas = [], [], []
+            for im, (boxes, _) in zip(images, dets):
+                regions = [box_crop_region(b, size, self.padding) for b in boxes]
+                A = [crop_affine(c, wh, size) for c, wh in regions]
+                crops.append(warp_batch(im, A, size))
+                affines.extend(A)
+                areas.extend(float(wh[0] * wh[1]) for _, wh in regions)
+            all_crops = np.concatenate(crops) if crops else np.zeros((0, size[1], size[0], 3), np.uint8)
+        kps = [self._pose_model(all_crops[i:i + self.max_batch], timer)
+               for i in range(0, len(all_crops), self.max_batch)]
+        with timer("decode"):
+            kp_crop = np.concatenate(kps) if kps else np.zeros((0, src.num_keypoints, 3), np.float32)
+            kp_img = np.stack([transform_points(invert_affine(A), k) for A, k in zip(affines, kp_crop)]) \
+                if len(kp_crop) else kp_crop
+            box_scores = np.concatenate([s for _, s in dets]) if dets else np.zeros(0, np.float32)
+            # scored on the model's own keypoints, before any remapping to another spec
+            scores = instance_scores(box_scores, kp_crop[..., 2], self.keypoint_threshold)
+            if src is not self.spec:
+                kp_img = remap_keypoints(kp_img, src, self.spec)
+        out, start = [], 0
+        areas_arr = np.asarray(areas, np.float64)
+        for boxes, _ in dets:
+            stop = start + len(boxes)
+            if stop == start:
                 out.append(Poses.empty(self.spec))
                 continue
-            good = k[..., 2] > self.keypoint_threshold
-            mean_kp = (k[..., 2] * good).sum(1) / np.maximum(good.sum(1), 1)
-            scores = box_scores * mean_kp
-            order = np.argsort(-scores, kind="stable")
-            poses = Poses(k[order], scores[order], boxes[order], self.spec)
-            out.append(apply_pose_nms(poses, self.pose_nms, self.nms_threshold))
+            with timer("nms"):
+                order = start + np.argsort(-scores[start:stop], kind="stable")
+                poses = Poses(kp_img[order], scores[order], boxes[order - start], self.spec)
+                out.append(apply_pose_nms(poses, self.pose_nms, self.nms_threshold, areas=areas_arr[order],
+                                          keypoint_threshold=self.keypoint_threshold))
+            start = stop
+        self.timings = timer.ms
         return out
