@@ -1,9 +1,53 @@
-"""Target encodings: keypoints <-> model heads (torch)."""
+"""Codecs: keypoints <-> model heads, in torch. Every keypoint decoder of posekit lives here.
 
+The contract (issue 10). A codec is one small class; the dataset, the engine and the
+predictor share one instance.
+
+``decode(heads) -> torch.Tensor (B, N, K, 3)``
+    float32 ``[x, y, score]`` in the model's *input* pixels, pixel-centre convention (integer
+    coordinates are pixel centres; ``(0, 0)`` is the centre of the top-left pixel). ``heads``
+    is exactly what the model's forward returns: a tensor, a list of stage tensors (the last
+    one is decoded), or a dict of named tensors (imported graphs, keys as in the model card).
+    Single-person (top-down) codecs return ``N = 1``; multi-person codecs return
+    ``N = max_people``, best first, padding rows all zero with score 0.
+
+``decode_instances(heads, input_size=None) -> Instances``
+    Multi-person codecs only: :class:`Instances` ``(keypoints (B, N, K, 3), scores (B, N),
+    boxes (B, N, 4) xyxy)``, all in input pixels; ``decode(heads, input_size=None)`` is its
+    ``keypoints``. ``input_size = (W, H)`` is the input the heads were computed from (these
+    models take inputs of varying size; see below).
+
+``flip_back(heads) -> heads`` and ``supports_flip``
+    Where a flip test applies (heatmap codecs), ``flip_back`` maps the heads predicted for the
+    mirrored input back to the original input (``flip_heatmaps`` with ``spec.flip_index``);
+    codecs where it does not apply say ``supports_flip = False``.
+
+Attributes
+    ``input_size = (W, H)``: the input the heads refer to. A codec knows nothing about images,
+    crops or affines; the predictor maps input pixels to the image. Where the input size varies
+    per image it is the decode's ``input_size`` argument instead, defaulting to what the grid
+    implies: :class:`MultiPoseCodec` (sides any multiples of 32, ``input = 4 * grid``) and
+    :class:`PoseNetCodec` (sides ``16 k + 1``, ``input = 16 (grid - 1) + 1``; only checked).
+    ``spec``: the :class:`posekit.skeleton.KeypointSpec` of the codec's keypoints where the codec
+    is tied to one (the MoveNet and PoseNet codecs: ``COCO17``).
+
+Codecs here: :class:`MSRAHeatmap`, :class:`UDPHeatmap` (Gaussian heatmaps, DARK or argmax
+decoding), :class:`RegressionCodec` (trainable: ``encode`` too); :class:`MoveNetSingleCodec`,
+:class:`MultiPoseCodec`, :class:`PoseNetCodec` (decode only, for imported graphs).
+
+Not yet on the contract (the wiring step of issue 10): the heatmap and regression codecs'
+``decode`` still returns ``(B, K, 3)`` (no ``N`` axis), they have no ``flip_back`` /
+``supports_flip`` / ``spec`` yet, and their ``decode`` takes a tensor or a list, not a dict.
+"""
+
+from posekit.codecs.common import Instances
 from posekit.codecs.heatmap import (
     HeatmapTarget, MSRAHeatmap, UDPHeatmap, flip_back_keypoints, flip_heatmaps, to_image,
 )
+from posekit.codecs.movenet import MoveNetSingleCodec, MultiPoseCodec
+from posekit.codecs.posenet import POSENET_EDGES, PoseNetCodec
 from posekit.codecs.regression import RegressionCodec, RegressionTarget
 
 __all__ = ["HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "flip_heatmaps", "flip_back_keypoints",
-           "to_image", "RegressionCodec", "RegressionTarget"]
+           "to_image", "RegressionCodec", "RegressionTarget", "Instances", "MoveNetSingleCodec",
+           "MultiPoseCodec", "PoseNetCodec", "POSENET_EDGES"]
