@@ -287,3 +287,22 @@ def test_the_same_file_twice_is_predicted_once(stub, tmp_path, capsys):
     assert main(["predict", str(tmp_path / "a.jpg"), str(tmp_path), "--out", str(out)]) == 0
     assert [r["file_name"] for r in _results(out)] == ["a.jpg", "a.jpg"]      # its two poses
     assert sorted(p.name for p in out.iterdir()) == ["a_pose.jpg", "results.json"]
+
+
+def test_drawing_thresholds_default_to_the_pipelines_own():
+    """Unset thresholds take the chosen pipeline's pose-score threshold (top-down 0.17,
+    bottom-up 0.2: chosen on the real samples) and viz's keypoint threshold; given ones stay."""
+    import argparse
+
+    from posekit.commands.predict import _default_thresholds
+    from posekit.pipelines.registry import PIPELINES
+    from posekit.viz import DRAW_MIN_KEYPOINT_SCORE
+
+    for name, want in (("movenet-thunder", 0.17), ("multipose-320", 0.2)):
+        args = argparse.Namespace(model=name, min_score=None, min_pose_score=None)
+        _default_thresholds(args)
+        assert args.min_pose_score == PIPELINES[name].draw_min_pose_score == want
+        assert args.min_score == DRAW_MIN_KEYPOINT_SCORE
+    args = argparse.Namespace(model="movenet-thunder", min_score=0.5, min_pose_score=0.4)
+    _default_thresholds(args)
+    assert (args.min_score, args.min_pose_score) == (0.5, 0.4)

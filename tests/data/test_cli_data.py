@@ -246,3 +246,20 @@ def test_show_draws_the_synthetic_scenes(run, scenes, tmp_path):
     for name in ("scene_0.png", "scene_1.png"):
         src, drawn = read_image(imgs / name), read_image(tmp_path / "o" / name)
         assert drawn.shape == src.shape and (drawn != src).any()
+
+
+def test_show_clips_keypoints_and_head_boxes_at_2e8(run, tmp_path):
+    """Keypoints and head boxes far outside the image (2e8) are clipped when drawn, never an
+    integer-overflow crash in OpenCV."""
+    img = np.full((60, 80, 3), 90, np.uint8)
+    write_image(tmp_path / "a.png", img)
+    joints = [[40.0, 30.0]] * 16
+    joints[3] = [2e8, -2e8]
+    entry = {"image": "a.png", "joints": joints, "joints_vis": [1] * 16, "center": [40.0, 30.0],
+             "scale": 0.2, "head_box": [1.0, 1.0, 2e8, 2e8]}
+    (tmp_path / "m.json").write_text(json.dumps([entry]))
+    code, out, err = run("data", "show", str(tmp_path / "m.json"), "--images", str(tmp_path),
+                         "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    drawn = read_image(tmp_path / "o" / "a.png")
+    assert drawn.shape == img.shape and (drawn != img).any()

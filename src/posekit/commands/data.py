@@ -197,9 +197,7 @@ def _overlay_name(file_name: str, used: set[str]) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    import cv2
-
-    from posekit.viz import draw_poses
+    from posekit.viz import draw_boxes, draw_poses
 
     image_dir = Path(args.images)
     if not image_dir.is_dir():
@@ -230,11 +228,7 @@ def run_show(args: argparse.Namespace) -> int:
         drawn = draw_poses(img, r.keypoints, r.spec, boxes=None if args.no_boxes else r.boxes,
                            min_score=0.0)
         if r.head_boxes is not None:
-            t = max(1, round(min(r.width, r.height) / 500))
-            for hb in r.head_boxes:
-                if hb.any():
-                    cv2.rectangle(drawn, (int(round(hb[0])), int(round(hb[1]))),
-                                  (int(round(hb[2])), int(round(hb[3]))), (255, 255, 255), t)
+            drawn = draw_boxes(drawn, r.head_boxes[r.head_boxes.any(axis=1)], color=(255, 255, 255))
         write_image(out_dir / _overlay_name(r.file_name, used), drawn)
         done += 1
     print(f"wrote {done} overlays to {out_dir}" + (f"; {failed} images failed" if failed else ""))

@@ -67,12 +67,27 @@ def register(subparsers) -> None:
                    help="torch CPU threads (default: the CPUs this process may use, at most 4, so that "
                         "a long run leaves cores to the rest of the machine; on a busy shared machine "
                         "--threads 1 can be much faster)")
-    p.add_argument("--min-score", type=float, default=0.3, help="keypoint score drawn in overlays (default 0.3)")
-    p.add_argument("--min-pose-score", type=float, default=0.2,
-                   help="person score drawn in overlays and counted in the summary (default 0.2); "
-                        "results.json keeps every pose")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="keypoint score drawn in overlays (default: posekit.viz.DRAW_MIN_KEYPOINT_SCORE, 0.3)")
+    p.add_argument("--min-pose-score", type=float, default=None,
+                   help="person score drawn in overlays and counted in the summary (default: the "
+                        "pipeline's, 0.17 for top-down and 0.2 for bottom-up pipelines, chosen on the "
+                        "real samples so that what is drawn is right: docs/predict.md); results.json "
+                        "keeps every pose")
     p.add_argument("--no-overlays", action="store_true", help="write results.json only")
     p.set_defaults(func=run_predict)
+
+
+def _default_thresholds(args: argparse.Namespace) -> None:
+    """Fill ``--min-score`` / ``--min-pose-score`` left unset with the drawing defaults: the
+    keypoint threshold of ``posekit.viz`` and the chosen pipeline's pose-score threshold."""
+    from posekit.pipelines.registry import DRAW_MIN_POSE_SCORE, PIPELINES
+    from posekit.viz import DRAW_MIN_KEYPOINT_SCORE
+    if args.min_score is None:
+        args.min_score = DRAW_MIN_KEYPOINT_SCORE
+    if args.min_pose_score is None:
+        info = PIPELINES.get(args.model)
+        args.min_pose_score = info.draw_min_pose_score if info is not None else DRAW_MIN_POSE_SCORE
 
 
 def _positive_int(text: str) -> int:
@@ -234,7 +249,8 @@ class _Runner:
             return None, times
         from posekit.viz import draw_poses
         t0 = time.perf_counter()
-        overlay = draw_poses(image, shown.keypoints, shown.spec, boxes=shown.boxes, min_score=self.args.min_score)
+        overlay = draw_poses(image, shown.keypoints, shown.spec, boxes=shown.boxes, min_score=self.args.min_score,
+                             scores=shown.scores)
         times["draw"] = (time.perf_counter() - t0) * 1e3
         return overlay, times
 
@@ -349,6 +365,7 @@ def _run(args: argparse.Namespace) -> int:
         raise PosekitError(f"no images or videos found in {' '.join(args.paths)}")
     threads = set_threads(args.threads)
     predictor = load_predictor(args.model, args.device)
+    _default_thresholds(args)
     log.info("%d inputs, model %s, %d torch threads", len(items), getattr(predictor, "name", args.model), threads)
     res_path = out / "results.json"
     bar = tqdm(total=len(items), unit="file", desc="predict", file=sys.stderr, dynamic_ncols=True)

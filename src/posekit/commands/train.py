@@ -1,17 +1,24 @@
 """``posekit train`` and ``posekit eval-model``.
 
     posekit train synthetic_sb_r18 --set optim.lr=1e-3 --set train.steps=200 --out runs/sb
-    posekit train synthetic_sb_r18 --resume runs/sb/checkpoint.safetensors --out runs/sb
+    posekit train synthetic_sb_r18 --resume runs/sb/checkpoint.safetensors   # --out: its folder
+    posekit train synthetic_sb_r18 --out runs/sb --overwrite                 # replace that run
     torchrun --nproc_per_node 2 -m posekit.cli train synthetic_sb_r18 --out runs/sb_ddp
     posekit eval-model runs/sb/checkpoint.safetensors --gt person_keypoints.json --images imgs/
+
+Ctrl-C during ``train`` finishes the current step, saves a checkpoint and says its step (exit
+code 130); ``--resume`` that checkpoint continues the run exactly.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
+import shutil
 import sys
+import textwrap
 
 
 def register(subparsers) -> None:
@@ -23,8 +30,11 @@ def register(subparsers) -> None:
     p.add_argument("preset", nargs="?", help="preset name (see --list-presets)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set optim.lr=1e-3 (repeatable)")
-    p.add_argument("--out", default=None, help="run folder (default runs/<preset name>)")
+    p.add_argument("--out", default=None,
+                   help="run folder (default: the folder of --resume, else runs/<preset name>)")
     p.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train into a run folder that already holds a run, deleting its checkpoint and logs")
     p.add_argument("--list-presets", action="store_true", help="list the presets and the valid keys, then exit")
     p.set_defaults(func=run_train)
 
@@ -40,31 +50,41 @@ def register(subparsers) -> None:
     e.add_argument("--no-flip", action="store_true", help="disable the flip test")
     e.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default auto)")
     e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     e.set_defaults(func=run_eval_model)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from posekit.engine.config import apply_overrides, config_json, valid_keys
+    from posekit.engine.config import apply_overrides, config_json
     from posekit.engine.presets import PRESETS, get_preset
     from posekit.errors import PosekitError
 
     if args.list_presets:
-        for name, fn in sorted(PRESETS.items()):
-            print(f"{name}: {(fn.__doc__ or '').strip().splitlines()[0]}")
-        print("keys: " + ", ".join(valid_keys()))
+        print(preset_listing(shutil.get_terminal_size().columns))
         return 0
     if not args.preset:
         raise PosekitError(f"give a preset; valid presets: {', '.join(sorted(PRESETS))}")
     cfg = apply_overrides(get_preset(args.preset), args.overrides)
-    out = args.out or os.path.join("runs", cfg.name)
+    if args.out:
+        out = args.out
+    elif args.resume:                        # continue the run where its checkpoint lies
+        out = os.path.dirname(args.resume) or "."
+    else:
+        out = os.path.join("runs", cfg.name)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     if main_rank:
         print(config_json(cfg))
         sys.stdout.flush()
-    from posekit.engine.train import train
-    result = train(cfg, out, resume=args.resume)
+    from posekit.engine.train import TrainingInterrupted, train
+    try:
+        result = train(cfg, out, resume=args.resume, overwrite=args.overwrite)
+    except TrainingInterrupted as e:
+        if main_rank:
+            print(f"posekit train: {e}" + (f"; continue with --resume {e.checkpoint}" if e.checkpoint else ""),
+                  file=sys.stderr)
+        return 130
     if main_rank:
-        last = result.losses[-1][1] if result.losses else float("nan")
+        last = result.losses[-1][1]
         print(f"done: {len(result.losses)} steps in {result.seconds:.1f} s, last loss {last:.6g}, "
               f"checkpoint {result.checkpoint}")
         if result.evals:
@@ -72,10 +92,31 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def preset_listing(width: int = 100) -> str:
+    """Every preset with its whole description (the first paragraph of its docstring),
+    wrapped to ``width`` columns, then the valid config keys."""
+    from posekit.engine.config import valid_keys
+    from posekit.engine.presets import PRESETS
+
+    width = max(width, 40)
+    lines = []
+    for name, fn in sorted(PRESETS.items()):
+        summary = " ".join((inspect.getdoc(fn) or "").split("\n\n")[0].split())
+        lines.append(name)
+        lines += textwrap.wrap(summary, width, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False)
+    lines += textwrap.wrap("keys: " + ", ".join(valid_keys()), width, subsequent_indent="    ",
+                           break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def run_eval_model(args: argparse.Namespace) -> int:
+    from posekit.commands.eval import _table
     from posekit.engine.evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.gt, args.images, metric=args.metric,
                                   device=args.device, flip_test=not args.no_flip, batch_size=args.batch_size)
-    print(json.dumps(metrics, indent=2))
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(_table(f"{args.checkpoint} on {args.gt}", metrics))
     return 0
