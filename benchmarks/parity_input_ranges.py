@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posekit.codecs import MoveNetSingleCodec
 from posekit.geometry import box_to_center_size, crop_affine, transform_points, warp_image
 from posekit.io import read_image
 from posekit.pretrained import load_pretrained
 from posekit.pretrained.cards import NANODET_NORM, RAW_0_255, SYM_1, UNIT, Normalisation
-from posekit.pretrained.movenet_decode import decode_movenet_single
 from posekit.skeleton import BLAZEPOSE33, COCO17, MPII16
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -72,8 +72,7 @@ def movenet(name: str) -> dict[str, float]:
         for k, norm in CANDIDATES.items():
             with torch.no_grad():
                 h = model(apply(norm, c))
-            d = decode_movenet_single(h["heatmap"], h["center"], h["regress"], h["offset"])[0].numpy()
-            xy = np.stack([d[:, 0] * W - 0.5, d[:, 1] * H - 0.5], 1)
+            xy = MoveNetSingleCodec(card.input_size).decode(h)[0, 0, :, :2].numpy()
             res[k].append(err_frac(xy, kps, A, W))
     return {k: float(np.mean(v)) for k, v in res.items()}
 

@@ -2,7 +2,7 @@
 
 Both run through posekit's TF.js importer: the full graph (ending in MoveNet's in-graph argmax
 decoding, output ``Identity`` = (1, 1, 17, [y, x, score]) normalised) and, in the same forward
-pass, the four raw heads, decoded by ``posekit.pretrained.movenet_decode``. Inputs: three square
+pass, the four raw heads, decoded by ``posekit.codecs.MoveNetSingleCodec``. Inputs: three square
 crops of each COCO sample image. Prints the largest keypoint difference in input pixels.
 
 Run: ``.venv/bin/python benchmarks/parity_movenet.py``
@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import torch
 
+from posekit.codecs import MoveNetSingleCodec
 from posekit.io import read_image
 from posekit.pretrained.cache import load_converted
 from posekit.pretrained.cards import get_card
-from posekit.pretrained.movenet_decode import decode_movenet_single
 from posekit.pretrained.tfjs import TFJSGraph
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -46,8 +46,10 @@ def main() -> None:
             with torch.no_grad():
                 out = graph(torch.from_numpy(crop[None].astype(np.float32)))
             ref = out["Identity"][0, 0]
-            mine = decode_movenet_single(*[out[n].permute(0, 3, 1, 2) for n in card.head_nodes])[0]
-            errs.append(float(torch.maximum((mine[:, 0] - ref[:, 1]).abs(), (mine[:, 1] - ref[:, 0]).abs()).max()) * size)
+            mine = MoveNetSingleCodec(card.input_size).decode(
+                {h.key: out[h.node].permute(0, 3, 1, 2) for h in card.heads})[0, 0]   # input pixels
+            ref_px = ref[:, [1, 0]] * size - 0.5                                       # (x, y) pixel centres
+            errs.append(float((mine[:, :2] - ref_px).abs().max()))
             serrs.append(float((mine[:, 2] - ref[:, 2]).abs().max()))
         print(f"{name}: {len(errs)} crops x 17 keypoints at {size}x{size}: max |decoder - graph| = "
               f"{max(errs):.4f} px (mean of per-crop max {np.mean(errs):.4f} px), max score diff {max(serrs):.2e}")

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import torch
 
+from posekit.codecs import MoveNetSingleCodec
 from posekit.errors import PosekitError
 from posekit.pretrained import list_pretrained, load_pretrained, normalise
 from posekit.pretrained.cache import is_converted, load_converted
 from posekit.pretrained.cards import CARDS, get_card
 from posekit.pretrained.fetch import RegistryUnreachable
-from posekit.pretrained.movenet_decode import decode_movenet_single
 from posekit.pretrained.tfjs import TFJSGraph
 
 
@@ -84,20 +84,22 @@ def test_normalise_follows_card():
 
 @pytest.mark.parametrize("name,size", [("movenet_lightning", 192), ("movenet_thunder", 256)])
 def test_movenet_decoder_matches_in_graph_postprocessing(name, size, shared_data):
-    """posekit's decoder on the raw heads vs the graph's own post-processing (within 0.1 px)."""
+    """posekit's codec on the raw heads vs the graph's own post-processing (within 0.1 px)."""
     _need(name)
     card = get_card(name)
     nodes, weights = load_converted(card)
     graph = TFJSGraph(nodes, weights, ["Identity", *card.head_nodes]).eval()
+    codec = MoveNetSingleCodec(card.input_size)
     worst = 0.0
     n = 0
     for crop in _square_crops(shared_data, size):
         with torch.no_grad():
             out = graph(torch.from_numpy(crop[None].astype(np.float32)))
-        ref = out["Identity"][0, 0]  # (17, 3) [y, x, score], normalised
-        heads = [out[node].permute(0, 3, 1, 2) for node in card.head_nodes]
-        mine = decode_movenet_single(*heads)[0]
-        err = torch.maximum((mine[:, 0] - ref[:, 1]).abs(), (mine[:, 1] - ref[:, 0]).abs()).max() * size
+        ref = out["Identity"][0, 0]  # (17, 3) [y, x, score], normalised: pixel centre = norm * size - 0.5
+        heads = {h.key: out[h.node].permute(0, 3, 1, 2) for h in card.heads}
+        mine = codec.decode(heads)[0, 0]  # (17, 3) [x, y, score] in input pixels
+        err = torch.maximum((mine[:, 0] - (ref[:, 1] * size - 0.5)).abs(),
+                            (mine[:, 1] - (ref[:, 0] * size - 0.5)).abs()).max()
         worst = max(worst, float(err))
         torch.testing.assert_close(mine[:, 2], ref[:, 2], atol=1e-6, rtol=0)
         n += 1

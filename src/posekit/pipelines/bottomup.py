@@ -3,10 +3,10 @@
 Two model families from the pretrained package:
 
 * :class:`MultiPoseModel` -- MoveNet MultiPose, decoded by
-  :func:`posekit.pipelines.multipose.decode_multipose` at a chosen long side (256/384/512;
-  the short side is padded to a multiple of 32);
+  :class:`posekit.codecs.MultiPoseCodec` at a chosen long side (256/384/512; the short side is
+  padded to a multiple of 32);
 * :class:`PoseNetModel` -- PoseNet (MobileNetV1), decoded greedily with its displacement fields
-  by :func:`posekit.pipelines.posenet.decode_posenet` (input sides ``16k + 1``).
+  by :class:`posekit.codecs.PoseNetCodec` (input sides ``16k + 1``).
 
 Each model letterboxes the image into its input with a matrix ``A`` and returns people in
 input pixels; :class:`BottomUpPredictor` maps them back with ``A^-1`` and applies pose NMS.
@@ -19,8 +19,7 @@ import torch
 from torch import nn
 
 from posekit.geometry import invert_affine, transform_points
-from posekit.pipelines.multipose import decode_multipose
-from posekit.pipelines.posenet import decode_posenet
+from posekit.codecs import MultiPoseCodec, PoseNetCodec
 from posekit.pipelines.poses import Poses
 from posekit.pipelines.preprocess import boxes_to_image, letterbox_affine, padded_size, to_tensor, warp_batch
 from posekit.pipelines.timing import StageTimer
@@ -50,7 +49,11 @@ class _WholeImageModel:
         raise NotImplementedError
 
     def decode(self, heads: dict[str, torch.Tensor], input_size: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        raise NotImplementedError
+        """People per image, ``(keypoints (n, K, 3), scores (n,), boxes (n, 4))`` in input
+        pixels: the codec's rows scoring above ``min_score``."""
+        kp, sc, bx = (t.cpu().numpy() for t in self.codec.decode_instances(heads, input_size))
+        keep = sc > self.min_score
+        return [(kp[b][keep[b]], sc[b][keep[b]], bx[b][keep[b]]) for b in range(len(kp))]
 
     @torch.no_grad()
     def run(self, images: list[np.ndarray], timer: StageTimer | None = None,
@@ -92,26 +95,10 @@ class MultiPoseModel(_WholeImageModel):
         self.long_side = long_side
         self.max_people = max_people
         self.min_score = min_score
+        self.codec = MultiPoseCodec(max_people=max_people)
 
     def input_size_for(self, width: int, height: int) -> tuple[int, int]:
         return padded_size(width, height, self.long_side, 32)
-
-    def decode(self, heads, input_size):
-        kp, sc, bx = decode_multipose(heads["center"], heads["heatmap"], heads["regress"], heads["offset"],
-                                      heads["box_scale"], heads["box_offset"], max_people=self.max_people)
-        h, w = heads["heatmap"].shape[-2:]
-        W, H = input_size
-        kp, sc, bx = kp.cpu().numpy(), sc.cpu().numpy(), bx.cpu().numpy()
-        # graph cell units -> input pixel centres: (cell / size) * input - 0.5
-        kp[..., 0] = kp[..., 0] * W / w - 0.5
-        kp[..., 1] = kp[..., 1] * H / h - 0.5
-        bx[..., 0::2] = bx[..., 0::2] * W / w - 0.5
-        bx[..., 1::2] = bx[..., 1::2] * H / h - 0.5
-        out = []
-        for b in range(kp.shape[0]):
-            keep = sc[b] > self.min_score
-            out.append((kp[b][keep], sc[b][keep], bx[b][keep]))
-        return out
 
 
 class PoseNetModel(_WholeImageModel):
@@ -127,26 +114,12 @@ class PoseNetModel(_WholeImageModel):
         self.root_threshold = root_threshold
         self.nms_radius = nms_radius
         self.min_score = min_score
+        self.codec = PoseNetCodec(max_people=max_people, root_threshold=root_threshold, nms_radius=nms_radius)
 
     def input_size_for(self, width: int, height: int) -> tuple[int, int]:
         s = (self.long_side - 1) / max(width, height)
         side = lambda n: int(np.ceil(n * s / 16)) * 16 + 1  # noqa: E731
         return side(width), side(height)
-
-    def decode(self, heads, input_size):
-        out = []
-        hm = heads["heatmap"].float().cpu().numpy()
-        off = heads["offset"].float().cpu().numpy()
-        fw = heads["displacement_fwd"].float().cpu().numpy()
-        bw = heads["displacement_bwd"].float().cpu().numpy()
-        for b in range(hm.shape[0]):
-            kp, sc = decode_posenet(hm[b], off[b], fw[b], bw[b], stride=16, max_people=self.max_people,
-                                    root_threshold=self.root_threshold, nms_radius=self.nms_radius)
-            keep = sc > self.min_score
-            kp, sc = kp[keep], sc[keep]
-            boxes = np.concatenate([kp[..., :2].min(1), kp[..., :2].max(1)], 1) if len(kp) else np.zeros((0, 4))
-            out.append((kp, sc, boxes))
-        return out
 
 
 class BottomUpPredictor:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from posekit.codecs import MSRAHeatmap, MoveNetSingleCodec
 from posekit.pipelines.preprocess import to_tensor
 from posekit.skeleton import BLAZEPOSE33, COCO17, MPII16, KeypointSpec
 
-__all__ = ["CropPoseModel", "MoveNetSingle", "EfficientPoseSingle", "BlazePoseLandmarks",
-           "heatmap_argmax_refined"]
+__all__ = ["CropPoseModel", "MoveNetSingle", "EfficientPoseSingle", "BlazePoseLandmarks"]
 
 
 class CropPoseModel:
@@ -62,40 +61,19 @@ class CropPoseModel:
 
 
 class MoveNetSingle(CropPoseModel):
-    """MoveNet Lightning (192) / Thunder (256): decoded with the importer's
-    :func:`posekit.pretrained.movenet_decode.decode_movenet_single` (the graph's own
-    post-processing); score = keypoint heatmap probability."""
+    """MoveNet Lightning (192) / Thunder (256): decoded with
+    :class:`posekit.codecs.MoveNetSingleCodec` (the graph's own post-processing); score =
+    keypoint heatmap probability."""
 
     spec = COCO17
 
+    def __init__(self, model: nn.Module, card) -> None:
+        super().__init__(model, card)
+        self.codec = MoveNetSingleCodec(self.input_size)
+
     @torch.no_grad()
     def decode(self, h: dict[str, torch.Tensor]) -> np.ndarray:
-        from posekit.pretrained.movenet_decode import decode_movenet_single
-        kp = decode_movenet_single(h["heatmap"], h["center"], h["regress"], h["offset"]).cpu().numpy()
-        W, H = self.input_size
-        kp[..., 0] = kp[..., 0] * W - 0.5
-        kp[..., 1] = kp[..., 1] * H - 0.5
-        return kp.astype(np.float32)
-
-
-def heatmap_argmax_refined(heatmaps: torch.Tensor) -> torch.Tensor:
-    """``(B, K, h, w)`` -> ``(B, K, 3)`` ``[x, y, peak]`` in heatmap pixel-centre coordinates:
-    the argmax moved a quarter pixel towards the higher neighbour on each axis (Newell et al.
-    2016; Xiao et al. 2018)."""
-    B, K, h, w = heatmaps.shape
-    flat = heatmaps.reshape(B, K, -1)
-    peak, idx = flat.max(-1)
-    y, x = (idx // w), (idx % w)
-    pad = F.pad(heatmaps, (1, 1, 1, 1), mode="replicate").reshape(B, K, -1)
-    W2 = w + 2
-
-    def at(dy: int, dx: int) -> torch.Tensor:
-        return pad.gather(2, ((y + 1 + dy) * W2 + (x + 1 + dx))[..., None])[..., 0]
-
-    # no shift on the border, where one neighbour is missing
-    dx = torch.where((x > 0) & (x < w - 1), torch.sign(at(0, 1) - at(0, -1)) * 0.25, 0.0)
-    dy = torch.where((y > 0) & (y < h - 1), torch.sign(at(1, 0) - at(-1, 0)) * 0.25, 0.0)
-    return torch.stack([x.float() + dx, y.float() + dy, peak], -1)
+        return self.codec.decode(h)[:, 0].cpu().numpy()
 
 
 class EfficientPoseSingle(CropPoseModel):
@@ -109,18 +87,12 @@ class EfficientPoseSingle(CropPoseModel):
         super().__init__(model, card)
         order = card.keypoint_order or MPII16.names
         self._perm = [list(order).index(n) for n in MPII16.names]
+        # confidence maps at input resolution: heatmap size = input size
+        self.codec = MSRAHeatmap(self.input_size, heatmap_size=self.input_size, decoder="argmax")
 
     @torch.no_grad()
     def decode(self, heads: dict[str, torch.Tensor]) -> np.ndarray:
-        hm = heads["heatmap"][:, self._perm].float()
-        W, H = self.input_size
-        h, w = hm.shape[-2:]
-        kp = heatmap_argmax_refined(hm).cpu().numpy()
-        # heatmap pixel centres -> crop pixel centres (edge-to-edge scaling)
-        kp[..., 0] = (kp[..., 0] + 0.5) * W / w - 0.5
-        kp[..., 1] = (kp[..., 1] + 0.5) * H / h - 0.5
-        kp[..., 2] = kp[..., 2].clip(0, 1)
-        return kp.astype(np.float32)
+        return self.codec.decode(heads["heatmap"][:, self._perm]).cpu().numpy()
 
 
 class BlazePoseLandmarks(CropPoseModel):

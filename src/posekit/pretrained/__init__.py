@@ -10,8 +10,8 @@ check the graph and the weights against the digests pinned in the card each time
 cache is converted again, with a warning). :class:`RegistryUnreachable` means npm is missing or
 cannot reach the registry. The BlazePose landmark models take their weights from MediaPipe's TFLite
 files (see :mod:`posekit.pretrained.tflite_map`). Each :class:`ModelCard` records the source,
-license, keypoint spec, input size, normalisation and the layout of every head. Decoders live elsewhere (see
-``posekit.pretrained.movenet_decode`` for MoveNet single-pose).
+license, keypoint spec, input size, normalisation and the layout of every head. Decoders live in
+:mod:`posekit.codecs` (``MoveNetSingleCodec``, ``MultiPoseCodec``, ``PoseNetCodec``).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def _movenet_single(name: str, file: str, size: int) -> ModelCard:
                      "keypoint (edge frame) = (cell + offset) * stride"),
         ),
         weights_sha256="", citation=_MOVENET_CITE, input_node=_MN + "stack",
-        notes="Decode with posekit.pretrained.movenet_decode.decode_movenet_single (matches the "
+        notes="Decode with posekit.codecs.MoveNetSingleCodec (matches the "
               "graph's own post-processing). Weights stored as float16 in the package. The graph "
               "is fed after its batch-1 'unstack/resize/stack' preamble (an identity at the card's "
               "input size), so batches of crops work.")
