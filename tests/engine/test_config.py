@@ -60,3 +60,87 @@ def test_json_round_trip(tmp_path):
     with pytest.raises(PosekitError, match="unknown keys"):
         config_from_dict({"optim": {"lrr": 1}})
     assert len(valid_keys()) == len(set(valid_keys()))
+
+
+@pytest.mark.parametrize("item", [
+    "optim.lr=NaN", "optim.lr=-Infinity", "optim.lr=Infinity", "optim.lr=1e999", "optim.lr=0", "optim.lr=-1e-3",
+    "train.batch_size=0", "train.steps=-5", "train.steps=0", "train.seed=-1", "train.eval_every=-2",
+    "optim.beta2=1", "optim.weight_decay=-0.1", "schedule.warmup_factor=2", "schedule.gamma=0",
+    "schedule.milestones=[10, -1]", "data.input_size=0,64", "data.input_size=64,NaN", "data.input_size=[64]",
+    "model.sigma=-1", "model.stride=0", 'model.kwargs={"deconv_channels": NaN}',
+    'data.aug_kwargs={"rotation_deg": Infinity}',
+])
+def test_non_finite_and_out_of_range_values_are_refused_naming_the_key(item):
+    key = item.split("=")[0]
+    with pytest.raises(PosekitError, match=f"config key '{key}' must "):
+        apply_overrides(get_preset("synthetic_tiny"), [item])
+
+
+def test_bounds_cover_every_numeric_field_and_every_float_refuses_nan():
+    """A numeric field added without bounds fails here; NaN is refused by every float field."""
+    import typing
+
+    from posekit.engine.config import BOUNDS, SECTION_CLASSES
+
+    numeric = []
+    for sec, cls in SECTION_CLASSES.items():
+        for name, kind in typing.get_type_hints(cls).items():
+            items = typing.get_args(kind) if typing.get_origin(kind) is tuple else (kind,)
+            if any(t in (int, float) for t in items):
+                numeric.append(f"{sec}.{name}")
+                if kind is float:
+                    with pytest.raises(PosekitError, match=f"config key '{sec}.{name}' must be a finite number"):
+                        apply_overrides(ExperimentConfig(), [f"{sec}.{name}=NaN"])
+    assert sorted(numeric) == sorted(BOUNDS)
+    assert len(numeric) == 24
+
+
+def test_heatmaps_must_not_be_empty():
+    with pytest.raises(PosekitError, match="smaller than model.stride=4"):
+        apply_overrides(ExperimentConfig(), ["data.input_size=3,64"])
+    cfg = apply_overrides(ExperimentConfig(), ["data.input_size=3,64", "model.codec=regression"])
+    assert cfg.data.input_size == (3, 64)
+
+
+def test_dict_overrides_are_checked_too():
+    with pytest.raises(PosekitError, match="config key 'train.batch_size' must be >= 1, got 0"):
+        apply_overrides(ExperimentConfig(), {"train.batch_size": 0})
+    with pytest.raises(PosekitError, match=r"config key 'optim.lr' must be a number, got \[1\]"):
+        apply_overrides(ExperimentConfig(), {"optim.lr": [1]})
+    assert apply_overrides(ExperimentConfig(), {"data.input_size": [32, 48]}).data.input_size == (32, 48)
+
+
+def test_config_read_back_is_validated_naming_the_file():
+    """A config from a checkpoint or config.json gets the same checks, its file named."""
+    for d, problem in [({"train": {"batch_size": 0}}, "config key 'train.batch_size' must be >= 1, got 0"),
+                       ({"optim": {"lr": float("nan")}}, "config key 'optim.lr' must be a finite number > 0"),
+                       ({"optim": {"lr": "fast"}}, "config key 'optim.lr' must be a number"),
+                       ({"train": {"amp": "yes"}}, "config key 'train.amp' must be a bool"),
+                       ({"train": 5}, "config section 'train' is not a JSON object"),
+                       ([1, 2], "config is not a JSON object")]:
+        with pytest.raises(PosekitError) as e:
+            config_from_dict(d, source="runs/x/config.json")
+        assert str(e.value).startswith(f"runs/x/config.json: {problem}"), str(e.value)
+    cfg = config_from_dict({"model": {"sigma": 2}, "data": {"input_size": [64, 64]}})
+    assert cfg.model.sigma == 2.0 and isinstance(cfg.model.sigma, float) and cfg.data.input_size == (64, 64)
+
+
+def test_presets_pass_the_checks():
+    from posekit.engine.config import validate_config
+    for name in PRESETS:
+        validate_config(get_preset(name))
+
+
+def test_save_config_is_atomic(tmp_path, monkeypatch):
+    import os
+    save_config(get_preset("synthetic_tiny"), tmp_path / "config.json")
+    before = (tmp_path / "config.json").read_text()
+
+    def boom(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(PosekitError, match="cannot write"):
+        save_config(get_preset("synthetic_sb_r18"), tmp_path / "config.json")
+    monkeypatch.undo()
+    assert (tmp_path / "config.json").read_text() == before
+    assert os.listdir(tmp_path) == ["config.json"]

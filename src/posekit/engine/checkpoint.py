@@ -8,15 +8,24 @@ Nothing is ever unpickled. The file holds
   and joint names), ``config`` (the experiment config as JSON) and ``state`` (JSON: step,
   optimizer param groups and scalar state, python/numpy RNG scalars, extra values).
 
-Writes go to a temporary file in the same folder, are flushed to disk, then renamed over the
-target (``os.replace`` is atomic on POSIX and Windows), so a crash never leaves a half file.
+Writes go to a temporary file ``.<name>.tmp-<pid>`` in the same folder, are flushed to disk,
+then renamed over the target (``os.replace`` is atomic on POSIX and Windows), so a crash never
+leaves a half file. A writer killed before the rename leaves its temporary file behind;
+:func:`remove_stale_temp_files` deletes those of dead processes when a run folder is opened.
+
+Before anything is written, every floating tensor (weights, buffers, optimizer state) must be
+finite (:class:`NonFiniteTensor` otherwise): a checkpoint never holds blown-up weights.
+Loading checks the metadata (format version, JSON fields) and, before any weight is copied,
+the architecture, keypoint spec and every tensor's shape, so a mismatch is one readable line.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +39,24 @@ from safetensors.torch import save as st_save
 from posekit.errors import PosekitError
 from posekit.skeleton import KeypointSpec
 
-__all__ = ["FORMAT_VERSION", "Checkpoint", "save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng"]
+__all__ = ["FORMAT_VERSION", "Checkpoint", "NonFiniteTensor", "save_checkpoint", "encode_checkpoint",
+           "write_checkpoint", "find_non_finite", "load_checkpoint", "capture_rng", "restore_rng", "temp_path",
+           "remove_stale_temp_files"]
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+
+# ``.<name>.tmp-<pid>``: the temporary files of save_checkpoint and posekit.io.write_text_atomic.
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)$")
+
+
+class NonFiniteTensor(PosekitError):
+    """A tensor to be saved holds NaN or infinity; ``name`` says which."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"refusing to save a checkpoint: tensor {name!r} holds NaN or infinity")
 
 
 @dataclass
@@ -53,6 +77,12 @@ class Checkpoint:
     def model_state(self) -> dict[str, torch.Tensor]:
         return {k[len("model/"):]: v for k, v in self.tensors.items() if k.startswith("model/")}
 
+    def model_kwargs(self) -> dict | None:
+        """The builder arguments recorded in the checkpoint's config (``model.kwargs``), or None."""
+        model = self.config.get("model")
+        kwargs = model.get("kwargs") if isinstance(model, dict) else None
+        return kwargs if isinstance(kwargs, dict) else None
+
     def check_compatible(self, arch: str, spec: KeypointSpec) -> None:
         """Refuse a checkpoint of another architecture or keypoint spec, before any shapes meet."""
         if arch != self.arch:
@@ -64,26 +94,58 @@ class Checkpoint:
                                f"({len(self.spec.get('names', []))} keypoints), not {spec.name!r} "
                                f"({spec.num_keypoints} keypoints)")
 
-    def load_model(self, model: torch.nn.Module, arch: str, spec: KeypointSpec) -> None:
-        """Check compatibility, then load the weights strictly."""
+    def load_model(self, model: torch.nn.Module, arch: str, spec: KeypointSpec, kwargs: dict | None = None) -> None:
+        """Check the architecture, the spec, then every tensor's name and shape, and only then
+        copy the weights. ``kwargs``: the builder arguments ``model`` was made with, named
+        beside the checkpoint's own (its config's ``model.kwargs``) when the shapes differ."""
         self.check_compatible(arch, spec)
-        missing, unexpected = model.load_state_dict(self.model_state(), strict=False)
+        weights = self.model_state()
+        own = model.state_dict()
+        for name, tensor in own.items():             # in the model's order: the first layer first
+            if name in weights and weights[name].shape != tensor.shape:
+                raise PosekitError(self._mismatch(arch, kwargs, f"tensor {name!r} is {tuple(weights[name].shape)} in "
+                                                                f"the checkpoint, {tuple(tensor.shape)} in the model"))
+        missing = [k for k in own if k not in weights]
+        unexpected = [k for k in weights if k not in own]
         if missing or unexpected:
-            raise PosekitError(f"{self.path}: weights do not match the {arch!r} model "
-                               f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+            raise PosekitError(self._mismatch(arch, kwargs, f"tensors missing from the checkpoint {missing[:3]}, "
+                                                            f"not in the model {unexpected[:3]}"))
+        model.load_state_dict(weights, strict=True)
+
+    def _mismatch(self, arch: str, kwargs: dict | None, what: str) -> str:
+        """``<path>: checkpoint made with <arch kwargs>, model asked for <arch kwargs>: <what>``."""
+        def made(a: str, kw: dict | None) -> str:
+            return f"{a} with model.kwargs={json.dumps(kw, sort_keys=True)}" if kw is not None else a
+        ours = self.model_kwargs()
+        if kwargs is not None and ours is not None and kwargs == ours:
+            return (f"{self.path}: its weights do not fit the {made(arch, kwargs)} its config names (written by "
+                    f"another posekit version, or its config edited?): {what}")
+        return (f"{self.path}: checkpoint made with {made(self.arch, ours)}, but the model asked for is "
+                f"{made(arch, kwargs)}: {what}")
 
     def load_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         groups = self.state.get("optimizer")
         if groups is None:
             raise PosekitError(f"{self.path}: checkpoint holds no optimizer state (cannot resume)")
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in self.tensors.items():
-            if key.startswith("optim/"):
-                _, idx, name = key.split("/", 2)
-                state.setdefault(int(idx), {})[name] = value
-        for idx, scalars in groups["scalars"].items():
-            state.setdefault(int(idx), {}).update(scalars)
-        optimizer.load_state_dict({"state": state, "param_groups": groups["param_groups"]})
+        try:
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in self.tensors.items():
+                if key.startswith("optim/"):
+                    _, idx, name = key.split("/", 2)
+                    state.setdefault(int(idx), {})[name] = value
+            for idx, scalars in groups["scalars"].items():
+                state.setdefault(int(idx), {}).update(scalars)
+            optimizer.load_state_dict({"state": state, "param_groups": groups["param_groups"]})
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise PosekitError(f"{self.path}: the optimizer state does not fit this optimizer "
+                               f"({type(e).__name__}: {e})") from None
+
+    def restore_rng(self) -> None:
+        """Restore the global torch/numpy/python RNG states saved with the checkpoint."""
+        try:
+            restore_rng(self.tensors, self.state.get("rng", {}))
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise PosekitError(f"{self.path}: unreadable RNG state ({type(e).__name__}: {e})") from None
 
 
 def spec_to_json(spec: KeypointSpec) -> dict:
@@ -112,22 +174,38 @@ def restore_rng(tensors: dict[str, torch.Tensor], meta: dict) -> None:
         random.setstate((v, tuple(st), g))
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, *, arch: str, spec: KeypointSpec,
-                    config: dict | None = None, optimizer: torch.optim.Optimizer | None = None,
-                    step: int = 0, extra: dict | None = None, rng: bool = True) -> Path:
-    """Write a checkpoint atomically and return its path.
+def find_non_finite(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> str | None:
+    """The checkpoint name (``model/<name>`` or ``optim/<index>/<key>``) of the first weight,
+    buffer or optimizer tensor holding NaN or infinity, or None when all are finite."""
+    named = [(f"model/{k}", v) for k, v in model.state_dict().items()]
+    if optimizer is not None:
+        named += [(f"optim/{i}/{k}", v) for i, entry in optimizer.state_dict()["state"].items()
+                  for k, v in entry.items()]
+    for name, t in named:
+        if torch.is_tensor(t) and t.is_floating_point() and not _all_finite(t.detach()):
+            return name
+    return None
 
-    Args:
-        model: the bare model (unwrap DDP first).
-        arch: zoo name, checked on load.
-        spec: keypoint spec, checked on load.
-        config: JSON-able experiment config.
-        optimizer: saved for resuming (state tensors in safetensors, the rest in JSON).
-        step: number of optimisation steps done.
-        extra: small JSON-able values (e.g. the last evaluation).
-        rng: also save the global torch/numpy/python RNG states.
-    """
-    path = Path(path)
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """No NaN or infinity in ``t``. A NaN or infinity makes the sum NaN or infinite, so a finite
+    sum (one cheap reduction) settles it; only a non-finite sum, which may be an overflow of
+    finite values, is checked through the minimum and maximum."""
+    if bool(torch.isfinite(t.sum())):
+        return True
+    low, high = torch.aminmax(t)
+    return bool(torch.isfinite(low) and torch.isfinite(high))
+
+
+def encode_checkpoint(model: torch.nn.Module, *, arch: str, spec: KeypointSpec, config: dict | None = None,
+                      optimizer: torch.optim.Optimizer | None = None, step: int = 0, extra: dict | None = None,
+                      rng: bool = True) -> bytes:
+    """The bytes of a checkpoint of the current state (see :func:`save_checkpoint`): a copy,
+    so training may go on and the bytes be written later. Raises :class:`NonFiniteTensor` when
+    a weight, buffer or optimizer tensor holds NaN or infinity."""
+    bad = find_non_finite(model, optimizer)
+    if bad is not None:
+        raise NonFiniteTensor(bad)
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
         tensors[f"model/{k}"] = v.detach().to("cpu").contiguous().clone()
@@ -153,9 +231,20 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, *, arch: str, spec
         "config": json.dumps(config or {}),
         "state": json.dumps(state),
     }
-    data = st_save(tensors, metadata=metadata)
+    return st_save(tensors, metadata=metadata)
+
+
+def temp_path(path: str | Path) -> Path:
+    """``.<name>.tmp-<pid>`` beside ``path``: where this process writes before renaming."""
+    p = Path(path)
+    return p.with_name(f".{p.name}.tmp-{os.getpid()}")
+
+
+def write_checkpoint(path: str | Path, data: bytes) -> Path:
+    """Write checkpoint bytes (from :func:`encode_checkpoint`) atomically; return the path."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -168,6 +257,58 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, *, arch: str, spec
     return path
 
 
+def save_checkpoint(path: str | Path, model: torch.nn.Module, *, arch: str, spec: KeypointSpec,
+                    config: dict | None = None, optimizer: torch.optim.Optimizer | None = None,
+                    step: int = 0, extra: dict | None = None, rng: bool = True) -> Path:
+    """Write a checkpoint atomically and return its path.
+
+    Args:
+        model: the bare model (unwrap DDP first).
+        arch: zoo name, checked on load.
+        spec: keypoint spec, checked on load.
+        config: JSON-able experiment config.
+        optimizer: saved for resuming (state tensors in safetensors, the rest in JSON).
+        step: number of optimisation steps done.
+        extra: small JSON-able values (e.g. the last evaluation).
+        rng: also save the global torch/numpy/python RNG states.
+
+    Raises :class:`NonFiniteTensor` (nothing written) when a tensor holds NaN or infinity.
+    """
+    return write_checkpoint(path, encode_checkpoint(model, arch=arch, spec=spec, config=config,
+                                                    optimizer=optimizer, step=step, extra=extra, rng=rng))
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (True when unsure: on Windows, ``os.kill(pid, 0)`` would
+    terminate it, so it is never called there)."""
+    if pid == os.getpid() or os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:          # EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the temporary files ``.<name>.tmp-<pid>`` in ``folder`` whose writer ``pid`` is
+    no longer running (killed during a write); return them. A file of a live process (which
+    may be writing it now) is left alone."""
+    removed = []
+    d = Path(folder)
+    if not d.is_dir():
+        return removed
+    for p in sorted(d.iterdir()):
+        m = _TEMP_NAME.match(p.name)
+        if m and p.is_file() and not _process_alive(int(m.group(1))):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+            log.info("removed %s, left by a writer (pid %s) that no longer runs", p, m.group(1))
+    return removed
+
+
 def _read_metadata(raw: bytes, path: str) -> dict[str, str]:
     if len(raw) < 8:
         raise PosekitError(f"{path}: not a safetensors checkpoint (file too short)")
@@ -176,11 +317,26 @@ def _read_metadata(raw: bytes, path: str) -> dict[str, str]:
         header = json.loads(raw[8:8 + n])
     except (ValueError, UnicodeDecodeError):
         raise PosekitError(f"{path}: not a safetensors checkpoint (unreadable header)") from None
-    return header.get("__metadata__", {}) or {}
+    meta = header.get("__metadata__", {}) if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        raise PosekitError(f"{path}: not a safetensors checkpoint (unreadable header)")
+    return meta
+
+
+def _metadata_object(meta: dict, key: str, path: Path) -> dict:
+    """The JSON object in metadata field ``key`` (``{}`` when absent)."""
+    try:
+        value = json.loads(meta.get(key, "{}"))
+    except (TypeError, ValueError) as e:
+        raise PosekitError(f"{path}: checkpoint metadata {key!r} is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise PosekitError(f"{path}: checkpoint metadata {key!r} is not a JSON object")
+    return value
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors on CPU)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors on CPU). A damaged file
+    or damaged metadata is a :class:`PosekitError` naming the file and the problem."""
     p = Path(path)
     if not p.is_file():
         raise PosekitError(f"{p}: checkpoint not found")
@@ -188,13 +344,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     meta = _read_metadata(raw, str(p))
     if "posekit_format" not in meta:
         raise PosekitError(f"{p}: not a posekit checkpoint (no posekit_format in its metadata)")
-    version = int(meta["posekit_format"])
-    if version > FORMAT_VERSION:
-        raise PosekitError(f"{p}: checkpoint format {version} is newer than this posekit ({FORMAT_VERSION})")
+    version = str(meta["posekit_format"])
+    if not version.isdigit() or not 1 <= int(version) <= FORMAT_VERSION:
+        newer = " (written by a newer posekit?)" if version.isdigit() and int(version) > FORMAT_VERSION else ""
+        raise PosekitError(f"{p}: unknown checkpoint format version {version!r}{newer}; this posekit reads "
+                           f"version {FORMAT_VERSION}")
+    arch = meta.get("arch")
+    if not isinstance(arch, str) or not arch:
+        raise PosekitError(f"{p}: checkpoint metadata names no architecture ('arch')")
+    spec, config, state = (_metadata_object(meta, k, p) for k in ("spec", "config", "state"))
+    step = state.get("step", 0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise PosekitError(f"{p}: checkpoint metadata 'state' has a bad step {step!r}")
     try:
         tensors = st_load(raw)
     except SafetensorError as e:
         raise PosekitError(f"{p}: corrupt checkpoint: {e}") from None
-    return Checkpoint(path=str(p), arch=meta.get("arch", ""), spec=json.loads(meta.get("spec", "{}")),
-                      config=json.loads(meta.get("config", "{}")), state=json.loads(meta.get("state", "{}")),
-                      tensors=tensors)
+    return Checkpoint(path=str(p), arch=arch, spec=spec, config=config, state=state, tensors=tensors)

@@ -5,12 +5,22 @@ dotted ``section.field=value`` strings, checked against the fields: an unknown k
 :class:`~posekit.errors.PosekitError` listing the valid keys. Values are parsed as JSON when
 possible (``1e-3``, ``true``, ``[96, 128]``, ``{"a": 1}``), else taken as strings, then
 coerced to the type of the field's current value.
+
+Every value is then checked by :func:`check_field`: the type of the field, every number
+finite (also inside ``model.kwargs`` and ``data.aug_kwargs``), and numeric fields within
+:data:`BOUNDS`, so ``optim.lr=NaN`` or ``train.batch_size=0`` is refused when the override is
+parsed, naming the key. :func:`validate_config` checks a whole config the same way (plus the
+checks between fields); :func:`config_from_dict` (configs read back from a checkpoint or a
+``config.json``) and the training loop use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +28,8 @@ from typing import Any
 from posekit.errors import PosekitError
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "ExperimentConfig",
-           "apply_overrides", "valid_keys", "config_to_dict", "config_from_dict", "save_config"]
+           "Bounds", "BOUNDS", "apply_overrides", "check_field", "validate_config", "valid_keys", "config_to_dict",
+           "config_from_dict", "save_config"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,146 @@ class ExperimentConfig:
 
 
 SECTIONS = ("data", "model", "optim", "schedule", "train")
+SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
+                   "schedule": ScheduleConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The interval a numeric field (or each number of a tuple field) must lie in:
+    ``low <= v <= high``, with ``<`` instead of ``<=`` on an open side; None = unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, v: float) -> bool:
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return self.high is None or (v < self.high if self.high_open else v <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {_number(self.low)}"
+        return (f"in {'(' if self.low_open else '['}{_number(self.low)}, {_number(self.high)}"
+                f"{')' if self.high_open else ']'}")
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+_SEED = Bounds(0, 2 ** 32 - 1)
+
+#: Allowed range of every numeric field (tuple fields: of each element). Every number must
+#: also be finite. ``tests/engine/test_config.py`` checks that no numeric field is missing.
+BOUNDS: dict[str, Bounds] = {
+    "data.input_size": Bounds(1),
+    "data.num_train": Bounds(1),
+    "data.num_val": Bounds(1),
+    "data.data_seed": _SEED,
+    "model.sigma": Bounds(0),                       # 0 = the codec's default
+    "model.stride": Bounds(1),
+    "optim.lr": Bounds(0, low_open=True),
+    "optim.weight_decay": Bounds(0),
+    "optim.beta1": Bounds(0, 1, high_open=True),
+    "optim.beta2": Bounds(0, 1, high_open=True),
+    "optim.grad_clip": Bounds(0),                   # 0 = off
+    "schedule.warmup_steps": Bounds(0),
+    "schedule.warmup_factor": Bounds(0, 1),
+    "schedule.min_lr_factor": Bounds(0, 1),
+    "schedule.milestones": Bounds(0),
+    "schedule.gamma": Bounds(0, low_open=True),
+    "train.steps": Bounds(1),
+    "train.batch_size": Bounds(1),
+    "train.seed": _SEED,
+    "train.eval_every": Bounds(-1),                 # -1 = never, 0 = at the end
+    "train.checkpoint_every": Bounds(0),            # 0 = at the end
+    "train.log_every": Bounds(0),
+    "train.ohkm_topk": Bounds(1),
+    "train.threads": Bounds(0),                     # 0 = torch's default
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _field_type(key: str) -> Any:
+    """The annotated type of a dotted key, e.g. ``float`` or ``tuple[int, int]``."""
+    if key == "name":
+        return str
+    sec, fname = key.split(".", 1)
+    return typing.get_type_hints(SECTION_CLASSES[sec])[fname]
+
+
+def _is_number(v: Any, kind: type) -> bool:
+    """``v`` is an int (``kind`` int) or an int or float (``kind`` float), never a bool."""
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) if kind is int else isinstance(v, (int, float))
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether a float anywhere in ``value`` (nested lists and dicts too) is NaN or infinite."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+def check_field(key: str, value: Any) -> None:
+    """Refuse a value of the dotted ``key`` that has the wrong type, a NaN or infinity anywhere,
+    or a number outside :data:`BOUNDS`, with a :class:`PosekitError` naming the key."""
+    kind = _field_type(key)
+    bounds = BOUNDS.get(key)
+    need = f"a finite number {bounds}" if bounds is not None else "made of finite numbers"
+    if _non_finite(value):
+        raise PosekitError(f"config key {key!r} must be {need}, got {value!r}")
+    origin = typing.get_origin(kind) or kind
+    if origin is tuple:
+        args = typing.get_args(kind)
+        item = args[0]
+        if not isinstance(value, (tuple, list)) or not all(_is_number(v, item) for v in value):
+            raise PosekitError(f"config key {key!r} must be a list of {item.__name__}s, got {value!r}")
+        if args[-1] is not Ellipsis and len(value) != len(args):
+            raise PosekitError(f"config key {key!r} must hold {len(args)} numbers, got {value!r}")
+        numbers = list(value)
+    elif kind in (int, float):
+        if not _is_number(value, kind):
+            raise PosekitError(f"config key {key!r} must be {'an int' if kind is int else 'a number'}, got {value!r}")
+        numbers = [value]
+    else:
+        if not isinstance(value, origin):
+            raise PosekitError(f"config key {key!r} must be a {origin.__name__}, got {value!r}")
+        numbers = []
+    if bounds is not None:
+        for v in numbers:
+            if not bounds.contains(v):
+                raise PosekitError(f"config key {key!r} must be {bounds}, got {value!r}")
+
+
+def validate_config(cfg: ExperimentConfig, source: str | None = None) -> None:
+    """Check every field with :func:`check_field`, then the fields that depend on each other.
+    ``source`` (a file name) starts the error message when given."""
+    try:
+        for key in valid_keys(cfg):
+            check_field(key, _get(cfg, key))
+        if cfg.model.codec != "regression" and min(cfg.data.input_size) < cfg.model.stride:
+            raise PosekitError(f"config key 'data.input_size' {tuple(cfg.data.input_size)} is smaller than "
+                               f"model.stride={cfg.model.stride}: the heatmaps would be empty")
+    except PosekitError as e:
+        if source:
+            raise PosekitError(f"{source}: {e}") from None
+        raise
+
+
+def _get(cfg: ExperimentConfig, key: str) -> Any:
+    if key == "name":
+        return cfg.name
+    sec, fname = key.split(".", 1)
+    return getattr(getattr(cfg, sec), fname)
 
 
 def valid_keys(cfg: ExperimentConfig | None = None) -> list[str]:
@@ -188,7 +339,11 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...
         section = getattr(cfg, sec)
         current = getattr(section, fname)
         value = _coerce(key, raw, current) if isinstance(raw, str) else raw
+        if isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        check_field(key, value)
         cfg = dataclasses.replace(cfg, **{sec: dataclasses.replace(section, **{fname: value})})
+    validate_config(cfg)
     return cfg
 
 
@@ -203,29 +358,39 @@ def config_to_dict(cfg: ExperimentConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def config_from_dict(d: dict) -> ExperimentConfig:
-    """Inverse of :func:`config_to_dict`; unknown keys are refused, missing keys take defaults
-    (so checkpoints of older versions still load)."""
-    classes = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
-               "schedule": ScheduleConfig, "train": TrainConfig}
+def config_from_dict(d: dict, source: str | None = None) -> ExperimentConfig:
+    """Inverse of :func:`config_to_dict`, checked by :func:`validate_config`; unknown keys are
+    refused, missing keys take defaults (so checkpoints of older versions still load).
+    ``source`` (the file the dict was read from) starts every error message."""
+    where = f"{source}: " if source else ""
+    if not isinstance(d, dict):
+        raise PosekitError(f"{where}config is not a JSON object")
     kwargs: dict[str, Any] = {}
     for key, value in d.items():
         if key == "name":
             kwargs["name"] = value
             continue
-        if key not in classes:
-            raise PosekitError(f"config has an unknown section {key!r}; valid: {', '.join(SECTIONS)}")
-        cls = classes[key]
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = set(value) - set(names)
+        if key not in SECTION_CLASSES:
+            raise PosekitError(f"{where}config has an unknown section {key!r}; valid: {', '.join(SECTIONS)}")
+        cls = SECTION_CLASSES[key]
+        if not isinstance(value, dict):
+            raise PosekitError(f"{where}config section {key!r} is not a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(value) - names
         if unknown:
-            raise PosekitError(f"config section {key!r} has unknown keys {sorted(unknown)}")
+            raise PosekitError(f"{where}config section {key!r} has unknown keys {sorted(unknown)}")
         fields = {}
         for k, v in value.items():
-            default = cls().__getattribute__(k)
-            fields[k] = tuple(v) if isinstance(default, tuple) else v
+            kind = typing.get_origin(_field_type(f"{key}.{k}")) or _field_type(f"{key}.{k}")
+            if kind is tuple and isinstance(v, list):
+                v = tuple(v)
+            elif kind is float and _is_number(v, int):
+                v = float(v)
+            fields[k] = v
         kwargs[key] = cls(**fields)
-    return ExperimentConfig(**kwargs)
+    cfg = ExperimentConfig(**kwargs)
+    validate_config(cfg, source)
+    return cfg
 
 
 def config_json(cfg: ExperimentConfig) -> str:
@@ -233,4 +398,6 @@ def config_json(cfg: ExperimentConfig) -> str:
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
-    Path(path).write_text(config_json(cfg) + "\n")
+    """Write the config as JSON, atomically (temporary file, then rename)."""
+    from posekit.io import write_text_atomic
+    write_text_atomic(path, config_json(cfg) + "\n")

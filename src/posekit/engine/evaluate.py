@@ -125,11 +125,14 @@ def evaluate_checkpoint(checkpoint: str | Path, gt: str | Path, images: str | Pa
     from posekit.skeleton import get_spec
 
     ckpt = load_checkpoint(checkpoint)
-    cfg = config_from_dict(ckpt.config)
-    spec = get_spec(ckpt.spec.get("name", cfg.data.spec))
+    cfg = config_from_dict(ckpt.config, source=ckpt.path)
+    try:
+        spec = get_spec(ckpt.spec.get("name", cfg.data.spec))
+    except KeyError as e:
+        raise PosekitError(f"{ckpt.path}: {e.args[0]}") from None
     dev = resolve_device(device)
     model = create_model(ckpt.arch, spec.num_keypoints, cfg.model.kwargs)
-    ckpt.load_model(model, ckpt.arch, spec)
+    ckpt.load_model(model, ckpt.arch, spec, kwargs=cfg.model.kwargs)
     model.to(dev)
     codec = build_codec(cfg)
     fmt = detect_format(Path(gt))

@@ -5,14 +5,37 @@
 
 What happens, in order:
 
-1. process group (torchrun), device, seeds;
+1. the config is checked (:func:`~posekit.engine.config.validate_config`); process group
+   (torchrun), device, seeds; a run folder that already holds a run is refused unless the run
+   resumes from its checkpoint or ``overwrite`` is set;
 2. keypoint spec, codec, training set and evaluation set;
 3. model from the zoo, optimizer (Adam/AdamW), optional resume (weights, optimizer, step, RNG);
+   only now is the run folder touched: temporary files of killed writers are removed, the old
+   run files deleted (``overwrite``) or ``log.csv``/``eval.csv`` cut back to the checkpoint's
+   step (resume), and ``config.json`` written;
 4. for each step: learning rate from the pure schedule function; the step's global batch
    (a function of seed and step, so resuming and DDP see the same samples); forward under
-   optional autocast; loss; a NaN/inf loss stops training with the step and the batch named
-   and the last good checkpoint left untouched; backward, gradient clipping, optimizer step;
+   optional autocast; loss; a NaN/inf loss stops training with the step, the dataset indices of
+   the batch and the last good checkpoint named; backward, gradient clipping, optimizer step;
    CSV log; evaluation every ``eval_every`` steps; checkpoint every ``checkpoint_every`` steps.
+
+**A checkpoint holds only weights that are finite and gave a finite loss.** The checkpoint of
+step ``s`` is the state after ``s`` updates. It is captured (copied) at the start of step
+``s``, after checking that every weight, buffer and optimizer tensor is finite, and written
+only once step ``s``'s forward pass gave a finite loss: weights that one update blew up are
+never saved, and the previous checkpoint stays the last good one. The last checkpoint of a run
+(and the one written on an interrupt) is checked the same way by one extra forward pass on the
+next step's batch, without an update.
+
+**Ctrl-C** (SIGINT) finishes the current step, writes a checkpoint of the state after it
+(checked as above, written atomically as always) and raises :class:`TrainingInterrupted`
+naming it; in a single process a second Ctrl-C stops at once. Under DDP the ranks agree at
+every step boundary (one all-reduce of a flag), so all stop after the same step, whichever
+received the signal, and rank 0 writes; repeated signals are ignored there, since torchrun
+forwards the terminal's Ctrl-C to workers that already received it (and kills them 30 s
+later). A ``KeyboardInterrupt`` raised between steps (e.g. from a data loader) is checkpointed
+the same way; one raised inside a step's forward or update leaves the last checkpoint, since
+the BatchNorm statistics or the weights may be half updated.
 
 Files in ``out_dir``: ``config.json`` (resolved config), ``log.csv`` (one row per logged step),
 ``eval.csv`` (one row per evaluation), ``checkpoint.safetensors`` (latest, atomic).
@@ -21,9 +44,12 @@ Files in ``out_dir``: ``config.json`` (resolved config), ``log.csv`` (one row pe
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import random
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,25 +59,40 @@ import torch
 
 from posekit.device import resolve_device
 from posekit.engine import distributed as D
-from posekit.engine.checkpoint import load_checkpoint, restore_rng, save_checkpoint
-from posekit.engine.config import ExperimentConfig, config_to_dict, save_config
+from posekit.engine.checkpoint import (
+    NonFiniteTensor, encode_checkpoint, find_non_finite, load_checkpoint, remove_stale_temp_files, write_checkpoint,
+)
+from posekit.engine.config import ExperimentConfig, config_from_dict, config_to_dict, save_config, validate_config
 from posekit.engine.data import build_codec, build_eval_set, build_train_set, create_model, global_batch, load_batch
 from posekit.engine.evaluate import evaluate_model
 from posekit.engine.schedule import lr_at
 from posekit.errors import PosekitError
+from posekit.io import output_dir, write_text_atomic
 from posekit.losses import KeypointMSELoss, OHKMMSELoss, RegressionLoss, multi_stage_loss
 from posekit.skeleton import get_spec
 
-__all__ = ["train", "TrainResult", "TrainingDiverged", "build_optimizer", "seed_everything"]
+__all__ = ["train", "TrainResult", "TrainingDiverged", "TrainingInterrupted", "build_optimizer", "seed_everything"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
+#: The files of a run; a folder holding any of them is not trained into again by accident.
+RUN_FILES = (CHECKPOINT_NAME, "log.csv", "eval.csv", "config.json")
 
 
 class TrainingDiverged(PosekitError):
-    """The loss became NaN or infinite; the message names the step, the batch and the last
-    good checkpoint."""
+    """The loss became NaN or infinite (or the weights did); the message names the step, the
+    dataset indices of the batch and the last good checkpoint."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was interrupted (Ctrl-C); ``step`` is the step of ``checkpoint``, the one
+    written for the interrupt (or the last one, or None) — resume from it."""
+
+    def __init__(self, message: str, step: int | None, checkpoint: Path | None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.checkpoint = checkpoint
 
 
 @dataclass
@@ -81,28 +122,36 @@ def build_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
 
 
 def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None = None,
-          stop_at: int | None = None) -> TrainResult:
+          stop_at: int | None = None, overwrite: bool = False) -> TrainResult:
     """Train ``cfg`` into ``out_dir``; see the module docstring.
 
     Args:
-        resume: a checkpoint to continue from (same arch and spec; the step, optimizer and
-            RNG states are restored, so the loss curve continues exactly).
+        resume: a checkpoint to continue from (same arch, model kwargs and spec; the step,
+            optimizer and RNG states are restored, so the loss curve continues exactly). When
+            it lies in ``out_dir``, the logs there are cut back to its step.
         stop_at: stop after this step (as if interrupted), keeping the schedule of
             ``cfg.train.steps``. Used to test resuming.
+        overwrite: train into a folder that already holds a run, deleting its files.
+
+    Raises:
+        TrainingDiverged: NaN/inf loss or weights (the last good checkpoint is kept).
+        TrainingInterrupted: Ctrl-C; a checkpoint of the last finished step was written.
     """
     t_start = time.time()
     out = Path(out_dir)
+    validate_config(cfg)
     tc = cfg.train
 
-    # 1. process group, device, seeds ------------------------------------------------------
+    # 1. process group, device, seeds, run folder -----------------------------------------
     device = resolve_device(tc.device)
     dist_info = D.init_distributed(device)
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
-    if dist_info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.json")
+    resume_here = resume is not None and Path(resume).resolve().parent == out.resolve()
+    problem = _run_folder_problem(out, overwrite or resume_here) if dist_info.is_main else None
+    if _any_rank(problem is not None, dist_info, device):
+        raise PosekitError(problem or "rank 0 refused the run folder")
 
     # 2. spec, codec, data -----------------------------------------------------------------
     spec = get_spec(cfg.data.spec)
@@ -111,20 +160,35 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
     eval_set = build_eval_set(cfg, spec) if (tc.eval_every >= 0 and dist_info.is_main) else None
     regression = cfg.model.codec == "regression"
 
-    # 3. model, optimizer, resume ----------------------------------------------------------
+    # 3. model, optimizer, resume, run files -----------------------------------------------
     model = create_model(cfg.model.arch, spec.num_keypoints, cfg.model.kwargs).to(device)
     optimizer = build_optimizer(model, cfg.optim)
     start_step = 0
     ckpt_path = out / CHECKPOINT_NAME
-    last_good: Path | None = None
+    last_good: Path | None = None      # the last checkpoint known good, and its step
+    saved_step = -1
+    end_step = tc.steps if stop_at is None else min(tc.steps, stop_at)
     if resume is not None:
         ckpt = load_checkpoint(resume)
-        ckpt.load_model(model, cfg.model.arch, spec)
+        config_from_dict(ckpt.config, source=ckpt.path)          # a damaged config is refused
+        ckpt.load_model(model, cfg.model.arch, spec, kwargs=cfg.model.kwargs)
         ckpt.load_optimizer(optimizer)
-        restore_rng(ckpt.tensors, ckpt.state.get("rng", {}))
-        start_step = ckpt.step
+        ckpt.restore_rng()
+        start_step = saved_step = ckpt.step
         last_good = Path(resume)
+        if start_step >= end_step:
+            raise PosekitError(f"{resume}: the checkpoint is at step {start_step}, so train.steps={end_step} "
+                               f"leaves nothing to train; set train.steps above {start_step} to continue")
         log.info("resumed from %s at step %d", resume, start_step)
+    if dist_info.is_main:
+        remove_stale_temp_files(out)
+        if resume_here:
+            for name in ("log.csv", "eval.csv"):
+                _cut_csv(out / name, start_step)
+        elif overwrite:
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+        save_config(cfg, out / "config.json")
     ddp_model = D.wrap_model(model, dist_info, device)
     if regression:
         loss_fn = RegressionLoss("l2", use_target_weight=tc.use_target_weight)
@@ -137,112 +201,240 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
     amp_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and amp_dtype == torch.float16)
 
-    end_step = tc.steps if stop_at is None else min(tc.steps, stop_at)
     result = TrainResult(out_dir=out)
     log_file = eval_file = None
     if dist_info.is_main:
-        log_file = _csv_appender(out / "log.csv", ["step", "lr", "loss", "seconds", "images_per_s"], resume is not None)
-        eval_file = _csv_appender(out / "eval.csv", None, resume is not None)
+        log_file = _csv_appender(out / "log.csv", ["step", "lr", "loss", "seconds", "images_per_s"])
+        eval_file = _csv_appender(out / "eval.csv", None)
     progress = None
     if tc.progress and dist_info.is_main:
         from tqdm import tqdm
         progress = tqdm(total=end_step, initial=start_step, desc=cfg.name, unit="step", dynamic_ncols=True)
 
-    def save(step: int, extra: dict | None = None) -> Path | None:
-        if not dist_info.is_main:
-            return None
-        return save_checkpoint(ckpt_path, model, arch=cfg.model.arch, spec=spec, config=config_to_dict(cfg),
-                               optimizer=optimizer, step=step, extra=extra)
+    def load(step: int) -> tuple[list[tuple[int, int]], dict]:
+        """Step ``step``'s global batch keys ``(epoch, dataset index)``, which depend only on
+        (seed, step), and this rank's contiguous share of it, loaded: image (b, 3, H, W), targets."""
+        keys = global_batch(len(train_set), tc.batch_size, tc.seed, step)
+        return keys, load_batch(train_set, D.shard_batch(keys, dist_info), device)
+
+    def forward(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(this rank's loss, the global mean loss)`` of a batch."""
+        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=tc.amp):
+            heads = ddp_model(batch["image"])
+        heads = [h.float() for h in heads] if isinstance(heads, (list, tuple)) else heads.float()
+        if regression:
+            final = heads[-1] if isinstance(heads, (list, tuple)) else heads
+            loss = loss_fn(final, batch["coords"], batch["weights"])
+        else:
+            loss = multi_stage_loss(heads, batch["heatmaps"], batch["weights"], loss_fn)
+        return loss, D.all_reduce_mean(loss.detach(), dist_info)
+
+    def diverged(what: str) -> TrainingDiverged:
+        where = f"{last_good} (step {saved_step})" if last_good is not None else "none written yet"
+        return TrainingDiverged(f"{what}; training stopped, last good checkpoint: {where}")
+
+    def bad_loss(step: int, loss: torch.Tensor, keys: list[tuple[int, int]], note: str = "") -> TrainingDiverged:
+        return diverged(f"loss is {loss.item()} at step {step}{note} (batch of dataset indices "
+                        f"{[index for _, index in keys]})")
+
+    def capture(step: int) -> bytes | None:
+        """The checkpoint of the state after ``step`` updates (bytes on rank 0, None on the
+        others), refused when a tensor is not finite (checked on every rank alike)."""
+        try:
+            if not dist_info.is_main:
+                bad = find_non_finite(model, optimizer)
+                if bad is not None:
+                    raise NonFiniteTensor(bad)
+                return None
+            return encode_checkpoint(model, arch=cfg.model.arch, spec=spec, config=config_to_dict(cfg),
+                                     optimizer=optimizer, step=step, extra=result.evals[-1] if result.evals else None)
+        except NonFiniteTensor as e:
+            raise diverged(f"tensor {e.name!r} holds NaN or infinity after {step} steps") from None
+
+    def write(data: bytes | None, step: int) -> None:
+        nonlocal last_good, saved_step
+        if data is not None:
+            last_good = result.checkpoint = write_checkpoint(ckpt_path, data)
+        saved_step = step
+
+    def save_verified(step: int) -> None:
+        """Capture the state after ``step`` updates, check it on step ``step``'s batch (one
+        forward pass, no update) and write it when the loss is finite."""
+        data = capture(step)
+        keys, batch = load(step)
+        with torch.no_grad():
+            _, global_loss = forward(batch)
+        if not torch.isfinite(global_loss):
+            raise bad_loss(step, global_loss, keys, note=f", checking the weights after {step} steps before saving")
+        write(data, step)
 
     # 4. the loop ------------------------------------------------------------------------
+    boundary: int | None = start_step   # steps done while the state is whole; None inside a step
+    stop = _StopOnInterrupt(at_once_on_second=not dist_info.enabled)
+    interrupted = False
     ddp_model.train()
     t_last = time.time()
     try:
-        for step in range(start_step, end_step):
-            lr = lr_at(step, cfg.optim.lr, tc.steps, cfg.schedule)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+        with stop:
+            try:
+                for step in range(start_step, end_step):
+                    boundary = step
+                    lr = lr_at(step, cfg.optim.lr, tc.steps, cfg.schedule)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    due = tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0 and step > start_step
+                    pending = capture(step) if due else None
+                    keys, batch = load(step)
 
-            # The step's global batch: (dataset index, augmentation seed) pairs that depend
-            # only on (seed, step); this rank takes its contiguous share.
-            keys = global_batch(len(train_set), tc.batch_size, tc.seed, step)
-            local_keys = D.shard_batch(keys, dist_info)
-            batch = load_batch(train_set, local_keys, device)    # image (b,3,H,W), targets, weights
+                    boundary = None          # the forward updates BatchNorm statistics
+                    loss, global_loss = forward(batch)
+                    if not torch.isfinite(global_loss):
+                        raise bad_loss(step, global_loss, keys)
+                    if due:                  # the weights after `step` updates gave a finite loss
+                        write(pending, step)
+                    pending = None
 
-            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=tc.amp):
-                heads = ddp_model(batch["image"])
-            heads = [h.float() for h in heads] if isinstance(heads, (list, tuple)) else heads.float()
-            if regression:
-                final = heads[-1] if isinstance(heads, (list, tuple)) else heads
-                loss = loss_fn(final, batch["coords"], batch["weights"])
-            else:
-                loss = multi_stage_loss(heads, batch["heatmaps"], batch["weights"], loss_fn)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    if cfg.optim.grad_clip > 0:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    boundary = done = step + 1
 
-            global_loss = D.all_reduce_mean(loss.detach(), dist_info)
-            if not torch.isfinite(global_loss):
-                where = last_good if last_good is not None else "none written yet"
-                raise TrainingDiverged(
-                    f"loss is {global_loss.item()} at step {step} (batch of dataset indices "
-                    f"{[k[0] for k in keys]}); training stopped, last good checkpoint: {where}")
+                    loss_value = float(global_loss)
+                    result.losses.append((step, loss_value))
+                    if progress is not None:
+                        progress.update(1)
+                        progress.set_postfix(loss=f"{loss_value:.3g}", lr=f"{lr:.2g}")
+                    if log_file is not None and (tc.log_every <= 1 or done % tc.log_every == 0 or done == end_step):
+                        now = time.time()
+                        steps_logged = tc.log_every if tc.log_every > 1 else 1
+                        log_file({"step": done, "lr": f"{lr:.6g}", "loss": f"{loss_value:.9g}",
+                                  "seconds": f"{now - t_start:.2f}",
+                                  "images_per_s": f"{steps_logged * tc.batch_size / max(now - t_last, 1e-9):.2f}"})
+                        t_last = now
 
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.optim.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-
-            done = step + 1
-            loss_value = float(global_loss)
-            result.losses.append((step, loss_value))
-            if progress is not None:
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss_value:.3g}", lr=f"{lr:.2g}")
-            if log_file is not None and (tc.log_every <= 1 or done % tc.log_every == 0 or done == end_step):
-                now = time.time()
-                steps_logged = tc.log_every if tc.log_every > 1 else 1
-                log_file({"step": done, "lr": f"{lr:.6g}", "loss": f"{loss_value:.9g}",
-                          "seconds": f"{now - t_start:.2f}",
-                          "images_per_s": f"{steps_logged * tc.batch_size / max(now - t_last, 1e-9):.2f}"})
-                t_last = now
-
-            is_last = done == end_step
-            if eval_set is not None and ((tc.eval_every > 0 and done % tc.eval_every == 0)
-                                         or (is_last and done == tc.steps)):
-                metrics = evaluate_model(model, codec, eval_set, spec, device=device,
-                                         flip_test=tc.flip_test, batch_size=max(tc.batch_size, 16))
-                row = {"step": done, "seconds": round(time.time() - t_start, 2), **metrics}
-                result.evals.append(row)
-                eval_file(row)
-                log.info("step %d: %s", done, json.dumps(metrics))
-                ddp_model.train()
+                    if eval_set is not None and ((tc.eval_every > 0 and done % tc.eval_every == 0)
+                                                 or (done == end_step and done == tc.steps)):
+                        metrics = evaluate_model(model, codec, eval_set, spec, device=device,
+                                                 flip_test=tc.flip_test, batch_size=max(tc.batch_size, 16))
+                        row = {"step": done, "seconds": round(time.time() - t_start, 2), **metrics}
+                        result.evals.append(row)
+                        eval_file(row)
+                        log.info("step %d: %s", done, json.dumps(metrics))
+                        ddp_model.train()
+                    if _any_rank(stop.requested, dist_info, device):
+                        interrupted = True
+                        break
+            except KeyboardInterrupt:
+                if boundary is None or dist_info.enabled:
+                    # inside a step (weights possibly half updated), or ranks at unknown steps
+                    what = "inside a step" if boundary is None else "under DDP without the ranks agreeing"
+                    where = f"{last_good} (step {saved_step})" if last_good is not None else "none"
+                    raise TrainingInterrupted(f"interrupted {what}, nothing saved; last checkpoint: {where}",
+                                              saved_step if last_good is not None else None, last_good) from None
+                interrupted = True
+            if boundary is not None and boundary > max(saved_step, start_step):
+                save_verified(boundary)
             D.barrier(dist_info)
-            if (tc.checkpoint_every > 0 and done % tc.checkpoint_every == 0) or is_last:
-                path = save(done, extra=result.evals[-1] if result.evals else None)
-                if path is not None:
-                    last_good = result.checkpoint = path
-                D.barrier(dist_info)
     finally:
         if progress is not None:
             progress.close()
         D.cleanup()
+    if interrupted:
+        if boundary > start_step:
+            msg = (f"interrupted after {boundary} steps; checkpoint saved: {last_good} (step {boundary})"
+                   if dist_info.is_main else
+                   f"interrupted after {boundary} steps (rank {dist_info.rank}; rank 0 saves the checkpoint)")
+        else:
+            msg = "interrupted before the first step finished; nothing to save" + (
+                f" (resume from {last_good} again)" if last_good is not None else "")
+        raise TrainingInterrupted(msg, saved_step if last_good is not None else None, last_good)
     result.seconds = time.time() - t_start
     return result
 
 
-def _csv_appender(path: Path, columns: list[str] | None, append: bool):
-    """A function writing one dict per row (header from the first row when ``columns`` is
-    None); appends when resuming, so one log holds the whole curve."""
-    state = {"columns": columns, "header": append and path.exists() and path.stat().st_size > 0}
-    if not append and path.exists():
-        path.unlink()
+class _StopOnInterrupt:
+    """While active (in the main thread), the first SIGINT only sets ``requested``, so the loop
+    stops at the end of the current step; a further SIGINT raises ``KeyboardInterrupt`` at once
+    when ``at_once_on_second`` (not under torchrun, whose launcher forwards the terminal's
+    Ctrl-C to the workers that already received it)."""
+
+    def __init__(self, at_once_on_second: bool) -> None:
+        self.requested = False
+        self.at_once_on_second = at_once_on_second
+        self._previous = None
+        self._installed = False
+
+    def __enter__(self) -> _StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested and self.at_once_on_second:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("interrupt: finishing this step, then saving a checkpoint%s",
+                    " (Ctrl-C again to stop at once, without saving)" if self.at_once_on_second else "")
+
+    def __exit__(self, *exc) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
+            self._installed = False
+
+
+def _any_rank(flag: bool, info: D.DistInfo, device: torch.device) -> bool:
+    """Whether ``flag`` is set on any rank (the flag itself when not distributed)."""
+    if not info.enabled:
+        return flag
+    return bool(D.all_reduce_mean(torch.tensor(float(flag), device=device), info).item() > 0)
+
+
+def _run_folder_problem(out: Path, allowed: bool) -> str | None:
+    """Why training into ``out`` would destroy a run there, or None (also when ``allowed``:
+    resuming that run, or overwriting it). Creates the folder."""
+    output_dir(out)
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if not existing or allowed:
+        return None
+    how = (f"continue it with --resume {out / CHECKPOINT_NAME} or replace it with --overwrite"
+           if (out / CHECKPOINT_NAME).exists() else "replace it with --overwrite (it has no checkpoint)")
+    return f"{out}: already holds a run ({', '.join(existing)}); {how}"
+
+
+def _cut_csv(path: Path, step: int) -> None:
+    """Keep the header and the rows of steps up to ``step`` of a log (the resumed run logs the
+    later steps again); rows that do not parse (cut by a kill) are dropped. Atomic."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or "step" not in rows[0]:
+        return
+    header, col = rows[0], rows[0].index("step")
+    keep = [header] + [r for r in rows[1:] if len(r) == len(header) and r[col].isdigit() and int(r[col]) <= step]
+    if len(keep) < len(rows):
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(keep)
+        write_text_atomic(path, text.getvalue())
+        log.info("%s: dropped %d rows after step %d (resuming from there)", path, len(rows) - len(keep), step)
+
+
+def _csv_appender(path: Path, columns: list[str] | None):
+    """A function appending one dict per row (header from the first row when ``columns`` is
+    None, written when the file is empty); a resumed run appends to the cut log, so one log
+    holds the whole curve."""
+    state = {"columns": columns, "header": path.exists() and path.stat().st_size > 0}
 
     def write(row: dict) -> None:
         cols = state["columns"] or list(row)
         state["columns"] = cols
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
             if not state["header"]:
                 w.writeheader()
                 state["header"] = True
