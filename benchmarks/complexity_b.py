@@ -17,10 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from posekit.models import create
 from posekit.models.complexity import count_macs, count_params
-from posekit.models.efficientpose import MODELS as EFFICIENTPOSE
-from posekit.models.evopose2d import MODELS as EVOPOSE
-from posekit.models.hrnet import MODELS as HRNET
 
 # name -> (paper params M, paper compute G, convention of the paper's compute figure)
 PAPER: dict[str, tuple[float | None, float | None, str]] = {
@@ -58,9 +56,9 @@ def main() -> None:
     print("| model | input HxW | params (M) | Keras params (M) | paper params (M) | diff "
           "| MACs (G) | in paper convention | paper (G) | diff | convention |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, build in {**HRNET, **EFFICIENTPOSE, **EVOPOSE}.items():
+    for name in PAPER:
         with torch.device("meta"):
-            model = build()
+            model = create(name)
         h, w = model.default_input_size
         p, kp = count_params(model), keras_params(model)
         macs = count_macs(model, (h, w))

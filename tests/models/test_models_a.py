@@ -1,104 +1,15 @@
-"""Contract tests for the classic top-down architectures (jain2013, deeppose, cpm, hourglass,
-prm, simple_baseline, cpn, mspn): forward, backward, output shapes, state-dict round trip,
-plus parameter counts against the papers and a few architecture-specific checks."""
+"""The classic top-down architectures (jain2013, deeppose, cpm, hourglass, prm, simple_baseline,
+cpn, mspn): parameter counts against the papers and architecture-specific checks. The contract
+test (forward, backward, output shapes, state-dict round trip) of every zoo entry is in
+test_zoo.py."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
-from posekit.models import cpm, cpn, deeppose, hourglass, jain2013, mspn, prm, simple_baseline
+from posekit.models import cpm, create, deeppose, jain2013, prm, simple_baseline
 from posekit.models.complexity import count_macs, count_params
-
-ALL: dict = {}
-for _mod in (jain2013, deeppose, cpm, hourglass, prm, simple_baseline, cpn, mspn):
-    ALL.update(_mod.MODELS)
-
-# name -> (builder kwargs for a fast check, test input (H, W), expected number of outputs)
-SMALL = {
-    "jain2013": ({}, (32, 40), 1),
-    "deeppose": ({"input_size": (72, 72)}, (72, 72), 3),
-    "cpm": ({}, (64, 48), 6),
-    "hourglass_1": ({}, (64, 64), 1),
-    "hourglass_2": ({}, (64, 64), 2),
-    "hourglass_4": ({}, (64, 64), 4),
-    "hourglass_8": ({}, (64, 64), 8),
-    "prm": ({}, (64, 64), 8),
-    "simple_baseline_r18": ({}, (64, 32), 1),
-    "simple_baseline_r50": ({}, (64, 32), 1),
-    "simple_baseline_r101": ({}, (64, 32), 1),
-    "simple_baseline_r152": ({}, (64, 32), 1),
-    "cpn_r50": ({}, (64, 32), 5),
-    "mspn": ({}, (64, 32), 16),
-    "mspn_2stg": ({}, (64, 32), 8),
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These are many small convolutions: one thread is as fast on a quiet machine and far
-    faster on a shared, oversubscribed one. The setting is restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _as_list(out: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
-    return out if isinstance(out, list) else [out]
-
-
-def test_every_entry_has_a_contract_case() -> None:
-    assert set(SMALL) == set(ALL)
-
-
-@pytest.mark.parametrize("name", sorted(ALL))
-def test_contract(name: str) -> None:
-    kwargs, (h, w), n_out = SMALL[name]
-    torch.manual_seed(0)
-    model = ALL[name](num_keypoints=5, **kwargs)
-    assert model.output_kind in ("heatmap", "regression")
-    assert isinstance(model.stride, int) and model.stride >= 1
-    assert len(model.default_input_size) == 2
-
-    x = torch.randn(2, 3, h, w)
-    # forward + backward in training mode
-    model.train()
-    outs = _as_list(model(x))
-    assert len(outs) == n_out
-    for o in outs:
-        if model.output_kind == "heatmap":
-            assert o.shape == (2, 5, h // model.stride, w // model.stride), o.shape
-        else:
-            assert o.shape == (2, 5, 2), o.shape
-        assert torch.isfinite(o).all()
-    sum(o.square().mean() for o in outs).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None]
-    assert not missing, f"{name}: parameters without gradient: {missing[:5]}"
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-
-    # state-dict round trip through safetensors into a differently seeded fresh instance
-    model.eval()
-    with torch.no_grad():
-        ref = _as_list(model(x))
-    blob = st_save({k: v.contiguous() for k, v in model.state_dict().items()})
-    torch.manual_seed(1)
-    fresh = ALL[name](num_keypoints=5, **kwargs).eval()
-    fresh.load_state_dict(st_load(blob))
-    with torch.no_grad():
-        got = _as_list(fresh(x))
-    for a, b in zip(ref, got):
-        assert torch.equal(a, b)
-
-
-@pytest.mark.parametrize("name", ["cpm", "hourglass_1", "simple_baseline_r18", "deeppose"])
-def test_unknown_keyword_is_type_error(name: str) -> None:
-    with pytest.raises(TypeError):
-        ALL[name](num_keypoint=17)
 
 
 # Paper figures (millions of parameters) at the paper's keypoint count.
@@ -114,7 +25,7 @@ PAPER_PARAMS = {
 @pytest.mark.parametrize("name,k", sorted(PAPER_PARAMS))
 def test_params_match_paper(name: str, k: int) -> None:
     with torch.device("meta"):  # no weights allocated: counting is instant
-        model = ALL[name](num_keypoints=k)
+        model = create(name, num_keypoints=k)
     ours = count_params(model) / 1e6
     paper = PAPER_PARAMS[(name, k)]
     assert abs(ours - paper) / paper < 0.03, (name, ours, paper)
@@ -133,7 +44,7 @@ OUR_GMACS = {
 @pytest.mark.parametrize("name,size,k", sorted(OUR_GMACS))
 def test_macs_match_documented_table(name: str, size: tuple[int, int], k: int) -> None:
     with torch.device("meta"):
-        model = ALL[name](num_keypoints=k, input_size=size)
+        model = create(name, num_keypoints=k, input_size=size)
     ours = count_macs(model, size) / 1e9
     assert ours == pytest.approx(OUR_GMACS[(name, size, k)], rel=1e-3)
 
@@ -227,8 +138,8 @@ def test_simple_baseline_skips_feed_the_trunk_features_to_the_head() -> None:
     """``skips=True`` (not in the paper): C4/C3/C2 reach the output through 1x1 laterals, so
     the gradient reaches C2 directly; without skips, the paper's layout has no such path."""
     torch.manual_seed(0)
-    plain = simple_baseline.MODELS["simple_baseline_r18"](num_keypoints=3, deconv_channels=16)
-    skip = simple_baseline.MODELS["simple_baseline_r18"](num_keypoints=3, deconv_channels=16, skips=True)
+    plain = simple_baseline.simple_baseline_r18(num_keypoints=3, deconv_channels=16)
+    skip = simple_baseline.simple_baseline_r18(num_keypoints=3, deconv_channels=16, skips=True)
     assert not any(k.startswith("skips.") for k in plain.state_dict())
     assert [m[0].in_channels for m in skip.skips] == [256, 128, 64]
     # same trunk and head, so the only difference is the laterals

@@ -2,9 +2,9 @@
 one table, the state of the pretrained weights in the cache, and the prediction pipelines.
 
 The table has one row per model and fits a 100-column terminal; ``posekit models NAME`` (an exact
-name) or ``-l`` gives the details of each entry instead. Listing needs no torch from posekit's
-side: the zoo (``posekit.models.zoo``) names its builders by module and imports them only to show
-details."""
+name) or ``-l`` gives the details of each entry instead. The zoo (``posekit.models.zoo``) names
+its builders by module, so listing the architectures imports no torch (the details build them on
+the meta device); the pretrained cards still import it through ``posekit.pretrained``."""
 
 from __future__ import annotations
 

@@ -27,8 +27,6 @@ last; H and W must be multiples of 8.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor, nn
 
@@ -115,6 +113,3 @@ def cpm(*, num_keypoints: int = 14, input_size: tuple[int, int] = (368, 368),
     keypoints (LSP)."""
     return CPM(num_keypoints, num_stages=num_stages, center_map=center_map,
                background=background, input_size=input_size)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"cpm": cpm}

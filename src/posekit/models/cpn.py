@@ -23,8 +23,6 @@ each ``(B, K, H/4, W/4)``; the refined (final) output is last. H and W multiples
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -130,6 +128,3 @@ class CPN(nn.Module):
 def cpn_r50(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192)) -> CPN:
     """CPN with a ResNet-50 trunk, 256x192 input, 64x48 output (Chen et al., CVPR 2018)."""
     return CPN(50, num_keypoints=num_keypoints, input_size=input_size)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"cpn_r50": cpn_r50}

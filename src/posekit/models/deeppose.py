@@ -29,8 +29,6 @@ Coordinates: output ``(B, K, 2)`` holds ``(u, v)`` with ``x = (u + 0.5) * W - 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -169,6 +167,3 @@ def deeppose(*, num_keypoints: int = 14, input_size: tuple[int, int] = (220, 220
     keypoints (LSP)."""
     return DeepPose(num_keypoints, num_stages=num_stages, sigma=sigma, torso_pair=torso_pair,
                     input_size=input_size)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"deeppose": deeppose}

@@ -180,4 +180,11 @@ def _builder(name: str) -> Callable[..., nn.Module]:
     return build
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {f"efficientpose_{n}": _builder(n) for n in SPECS}
+efficientpose_rt = _builder("rt")
+efficientpose_i = _builder("i")
+efficientpose_ii = _builder("ii")
+efficientpose_iii = _builder("iii")
+efficientpose_iv = _builder("iv")
+efficientpose_rt_lite = _builder("rt_lite")
+efficientpose_i_lite = _builder("i_lite")
+efficientpose_ii_lite = _builder("ii_lite")

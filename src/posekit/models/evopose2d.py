@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -234,10 +233,3 @@ def evopose2d_m(num_keypoints: int = 17) -> nn.Module:
 def evopose2d_l(num_keypoints: int = 17) -> nn.Module:
     """EvoPose2D-L, 512x384 input (the S genotype compound-scaled)."""
     return EvoPose2D(EvoPose2DSpec(EVOPOSE2D_GENOTYPE, (512, 384)), num_keypoints)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "evopose2d_s": evopose2d_s,
-    "evopose2d_m": evopose2d_m,
-    "evopose2d_l": evopose2d_l,
-}

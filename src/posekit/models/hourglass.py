@@ -162,6 +162,7 @@ def _builder(num_stacks: int) -> Callable[..., StackedHourglass]:
     return build
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    f"hourglass_{n}": _builder(n) for n in (1, 2, 4, 8)
-}
+hourglass_1 = _builder(1)
+hourglass_2 = _builder(2)
+hourglass_4 = _builder(4)
+hourglass_8 = _builder(8)

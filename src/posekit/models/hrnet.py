@@ -20,7 +20,6 @@ Structure, for an input ``(B, 3, H, W)``:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -160,6 +159,3 @@ def hrnet_w32(num_keypoints: int = 17) -> nn.Module:
 def hrnet_w48(num_keypoints: int = 17) -> nn.Module:
     """HRNet-W48, default input 384x288 (Sun et al. 2019)."""
     return HRNet(HRNetSpec(48, (384, 288)), num_keypoints=num_keypoints)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"hrnet_w32": hrnet_w32, "hrnet_w48": hrnet_w48}

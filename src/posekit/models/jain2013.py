@@ -29,8 +29,6 @@ paper's description and were not verified against its figure; they are builder a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -128,6 +126,3 @@ def jain2013(*, num_keypoints: int = 14, input_size: tuple[int, int] = (256, 256
     2013). Default 14 keypoints (LSP)."""
     return Jain2013(num_keypoints, conv_channels=conv_channels, fc_channels=fc_channels,
                     input_size=input_size)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"jain2013": jain2013}

@@ -30,8 +30,6 @@ H and W must be multiples of 32.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -162,6 +160,3 @@ def mspn(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192)) -
 def mspn_2stg(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192)) -> MSPN:
     """2-stage MSPN, ResNet-50 per stage, 256x192 input (Li et al. 2019)."""
     return MSPN(2, num_keypoints=num_keypoints, input_size=input_size)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"mspn": mspn, "mspn_2stg": mspn_2stg}

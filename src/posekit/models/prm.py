@@ -30,8 +30,6 @@ and the Torch layer); in eval mode this module uses fixed, evenly spaced regions
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -164,6 +162,3 @@ def prm(*, num_keypoints: int = 16, input_size: tuple[int, int] = (256, 256),
     """8-stack hourglass with PRM-B, 256x256 input, 64x64 output (Yang et al., ICCV 2017)."""
     return PyramidHourglassNet(num_stacks, num_keypoints=num_keypoints, base_width=base_width,
                                cardinality=cardinality, input_size=input_size)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"prm": prm}

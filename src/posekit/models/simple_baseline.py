@@ -77,6 +77,7 @@ def _builder(depth: int) -> Callable[..., SimpleBaseline]:
     return build
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    f"simple_baseline_r{d}": _builder(d) for d in (18, 50, 101, 152)
-}
+simple_baseline_r18 = _builder(18)
+simple_baseline_r50 = _builder(50)
+simple_baseline_r101 = _builder(101)
+simple_baseline_r152 = _builder(152)
