@@ -52,7 +52,7 @@ def test_load_head_shapes_and_batching(name):
     """Every head has the card's shape, and a batch of 2 gives each image's batch-1 result."""
     _need(name)
     model, card = load_pretrained(name, device="cpu")
-    H, W = card.input_size
+    W, H = card.input_size
     lo, hi = card.normalisation.output_range
     x = torch.rand(2, 3, H, W, generator=torch.Generator().manual_seed(0)) * (hi - lo) + lo
     with torch.no_grad():
@@ -164,7 +164,7 @@ def test_efficientpose_channel_order(shared_data):
     from posekit.skeleton import MPII16
     _need("efficientpose_ii_lite")
     model, card = load_pretrained("efficientpose_ii_lite", device="cpu")
-    H, W = card.input_size
+    W, H = card.input_size
     order = [MPII16.names.index(n) for n in card.keypoint_order]
     errs, errs_mpii_order = [], []
     for rec in json.loads((shared_data / "mpii" / "test_mpii.json").read_text())[:2]:

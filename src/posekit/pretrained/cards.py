@@ -49,7 +49,8 @@ class HeadSpec:
 class ModelCard:
     """What a pretrained model is, where it comes from and how to feed and decode it.
 
-    ``input_layout`` is the layout of the *graph's* placeholder; the module returned by
+    ``input_size`` is ``(W, H)`` of the model's input in pixels. ``input_layout`` is the layout
+    of the *graph's* placeholder; the module returned by
     ``load_pretrained`` always takes ``(B, 3, H, W)`` float tensors normalised per
     ``normalisation`` (channels in ``normalisation.channel_order``). ``weights_sha256`` is the
     content digest of the converted weights (:func:`posekit.pretrained.cache.weights_digest`) and
