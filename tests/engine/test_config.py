@@ -68,7 +68,9 @@ def test_json_round_trip(tmp_path):
     "optim.beta2=1", "optim.weight_decay=-0.1", "schedule.warmup_factor=2", "schedule.gamma=0",
     "schedule.milestones=[10, -1]", "data.input_size=0,64", "data.input_size=64,NaN", "data.input_size=[64]",
     "model.sigma=-1", "model.stride=0", 'model.kwargs={"deconv_channels": NaN}',
-    'data.aug_kwargs={"rotation_deg": Infinity}',
+    'data.aug_kwargs={"rotation_deg": Infinity}', "optim.momentum=1", "optim.alpha=-0.1", "optim.eps=0",
+    "eval.oks_nms_threshold=0", "eval.oks_nms_threshold=1.5", "eval.box_score_threshold=-0.1",
+    "eval.keypoint_score_threshold=1",
 ])
 def test_non_finite_and_out_of_range_values_are_refused_naming_the_key(item):
     key = item.split("=")[0]
@@ -92,7 +94,7 @@ def test_bounds_cover_every_numeric_field_and_every_float_refuses_nan():
                     with pytest.raises(PosekitError, match=f"config key '{sec}.{name}' must be a finite number"):
                         apply_overrides(ExperimentConfig(), [f"{sec}.{name}=NaN"])
     assert sorted(numeric) == sorted(BOUNDS)
-    assert len(numeric) == 24
+    assert len(numeric) == 30
 
 
 def test_heatmaps_must_not_be_empty():
@@ -144,3 +146,22 @@ def test_save_config_is_atomic(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (tmp_path / "config.json").read_text() == before
     assert os.listdir(tmp_path) == ["config.json"]
+
+
+@pytest.mark.parametrize("item", ["optim.optimizer=lion", "eval.flip_shift=maybe", "eval.metric=pcp"])
+def test_string_fields_with_fixed_choices_are_checked(item):
+    key = item.split("=")[0]
+    with pytest.raises(PosekitError, match=f"config key '{key}' must be one of "):
+        apply_overrides(ExperimentConfig(), [item])
+    with pytest.raises(PosekitError, match=f"runs/x/config.json: config key '{key}' must be one of "):
+        sec, name = key.split(".")
+        config_from_dict({sec: {name: item.split("=")[1]}}, source="runs/x/config.json")
+
+
+def test_the_flip_test_moved_to_eval_and_old_configs_still_load():
+    """train.flip_test (checkpoints and command lines of before the eval section) is read as
+    eval.flip_test; a value given at the new place wins."""
+    assert apply_overrides(ExperimentConfig(), ["train.flip_test=false"]).eval.flip_test is False
+    assert config_from_dict({"train": {"flip_test": False, "steps": 5}}).eval.flip_test is False
+    assert config_from_dict({"train": {"flip_test": False}, "eval": {"flip_test": True}}).eval.flip_test is True
+    assert "train.flip_test" not in valid_keys() and "eval.flip_test" in valid_keys()

@@ -333,19 +333,32 @@ def test_interrupt_before_the_first_checkpoint_saves_one_and_resume_is_exact(tmp
     assert [r["step"] for r in log_rows(tmp_path / "log.csv")] == [str(s) for s in range(1, 7)]
 
 
-def test_ctrl_c_finishes_the_step_saves_and_says_its_step(tmp_path, monkeypatch, capsys, uninterrupted):
-    """A real SIGINT during step 2: the step is finished, the state after 3 steps saved, the CLI
-    says so in one line and exits 130; --resume continues the loss curve exactly."""
+@pytest.mark.parametrize("signum, times, code, what", [
+    (signal.SIGINT, 1, 130, "interrupted"),
+    # SLURM / Kubernetes stop a job with SIGTERM; a repeated one acts as one Ctrl-C
+    (signal.SIGTERM, 2, 143, "stopped by SIGTERM"),
+])
+def test_ctrl_c_or_sigterm_finishes_the_step_saves_and_says_its_step(tmp_path, monkeypatch, capsys, uninterrupted,
+                                                                     signum, times, code, what):
+    """A real SIGINT (or two SIGTERMs) during step 2: the step is finished, the state after 3
+    steps saved, the CLI says so in one line and exits 128 + the signal number; the handlers
+    are restored; --resume continues the loss curve exactly."""
     from posekit.cli import main
-    calls_of(monkeypatch, "load_batch", 2, lambda: os.kill(os.getpid(), signal.SIGINT))
+
+    def send():
+        for _ in range(times):
+            os.kill(os.getpid(), signum)
+    before = signal.getsignal(signal.SIGTERM)
+    calls_of(monkeypatch, "load_batch", 2, send)
     out = tmp_path / "run"
     sets = [a for kv in TINY for a in ("--set", kv)]
-    assert main(["train", "synthetic_tiny", "--out", str(out)] + sets) == 130
+    assert main(["train", "synthetic_tiny", "--out", str(out)] + sets) == code
     ckpt = out / "checkpoint.safetensors"
-    assert capsys.readouterr().err.endswith(f"posekit train: interrupted after 3 steps; checkpoint saved: {ckpt} "
+    assert capsys.readouterr().err.endswith(f"posekit train: {what} after 3 steps; checkpoint saved: {ckpt} "
                                             f"(step 3); continue with --resume {ckpt}\n")
     assert load_checkpoint(ckpt).step == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handler restored
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handlers restored
+    assert signal.getsignal(signal.SIGTERM) is before
     monkeypatch.undo()
     assert main(["train", "synthetic_tiny", "--resume", str(ckpt)] + sets) == 0
     rows = log_rows(out / "log.csv")

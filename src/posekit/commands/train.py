@@ -7,7 +7,11 @@
     posekit eval-model runs/sb/checkpoint.safetensors --gt person_keypoints.json --images imgs/
 
 Ctrl-C during ``train`` finishes the current step, saves a checkpoint and says its step (exit
-code 130); ``--resume`` that checkpoint continues the run exactly.
+code 130); SIGTERM (SLURM, Kubernetes, ``kill``) does the same (exit code 143). ``--resume``
+that checkpoint continues the run exactly. The paper presets take the data set's location
+from ``--set data.root=...``:
+
+    posekit train hrnet_w32_coco_256x192 --set data.root=/data/coco --out runs/hrnet_w32
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import sys
 import textwrap
 
@@ -82,7 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
         if main_rank:
             print(f"posekit train: {e}" + (f"; continue with --resume {e.checkpoint}" if e.checkpoint else ""),
                   file=sys.stderr)
-        return 130
+        return 128 + int(e.signum or signal.SIGINT)      # 130 for Ctrl-C, 143 for SIGTERM
     if main_rank:
         last = result.losses[-1][1]
         print(f"done: {len(result.losses)} steps in {result.seconds:.1f} s, last loss {last:.6g}, "

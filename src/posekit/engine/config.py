@@ -9,9 +9,14 @@ coerced to the type of the field's current value.
 Every value is then checked by :func:`check_field`: the type of the field, every number
 finite (also inside ``model.kwargs`` and ``data.aug_kwargs``), and numeric fields within
 :data:`BOUNDS`, so ``optim.lr=NaN`` or ``train.batch_size=0`` is refused when the override is
-parsed, naming the key. :func:`validate_config` checks a whole config the same way (plus the
+parsed, naming the key; string fields with a fixed set of values (:data:`CHOICES`) are
+checked the same way. :func:`validate_config` checks a whole config the same way (plus the
 checks between fields); :func:`config_from_dict` (configs read back from a checkpoint or a
 ``config.json``) and the training loop use it.
+
+Paths: ``data.root`` is the data set's folder, and :func:`resolve_data_paths` (called once, at
+the start of training) joins the relative data and box paths to it, so a preset holds paths
+in the data set's standard layout and the data set may live anywhere.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from typing import Any
 
 from posekit.errors import PosekitError
 
-__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "ExperimentConfig",
-           "Bounds", "BOUNDS", "apply_overrides", "check_field", "validate_config", "valid_keys", "config_to_dict",
-           "config_from_dict", "save_config"]
+__all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "EvalConfig",
+           "ExperimentConfig", "Bounds", "BOUNDS", "CHOICES", "MOVED_KEYS", "apply_overrides", "check_field",
+           "validate_config", "valid_keys", "config_to_dict", "config_from_dict", "save_config",
+           "resolve_data_paths"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,12 @@ class DataConfig:
     ``dataset``: ``"synthetic"`` (procedural figures, see ``posekit.data.synthetic``),
     ``"coco"`` (COCO keypoints JSON) or ``"mpii"`` (MPII JSON). ``ann``/``images`` are the
     training annotation file and image folder; ``val_ann``/``val_images`` default to them.
+    ``root`` is the data set's folder: relative ``ann``, ``images``, ``val_ann``, ``val_images``
+    (and ``eval.boxes``) are taken relative to it, once, by :func:`resolve_data_paths` when
+    training starts (the paper presets hold paths in the data set's standard layout, e.g.
+    ``annotations/person_keypoints_train2017.json``, and ``root`` is set with
+    ``--set data.root=/data/coco``). With ``root`` empty, relative paths are relative to the
+    working folder.
     ``input_size`` is ``(W, H)``. ``num_train``/``num_val``/``data_seed`` size and seed the
     synthetic sets. ``aug`` switches training augmentation on; ``aug_kwargs`` overrides fields
     of :class:`posekit.data.transforms.AugConfig` (e.g. ``{"rotation_deg": 15}``).
@@ -46,6 +58,7 @@ class DataConfig:
 
     dataset: str = "synthetic"
     spec: str = "coco17"
+    root: str = ""
     ann: str = ""
     images: str = ""
     val_ann: str = ""
@@ -74,13 +87,27 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Adam or AdamW; ``grad_clip`` is the max global gradient norm (0 = off)."""
+    """The optimizer (built by :func:`posekit.engine.train.build_optimizer`):
+
+    * ``"adam"`` / ``"adamw"``: ``beta1``, ``beta2``, ``eps``; ``weight_decay`` is L2 added to
+      the gradient for Adam (as ``torch.optim.Adam``, TF's ``l2_regularizer`` and Caffe) and
+      decoupled for AdamW;
+    * ``"sgd"``: ``momentum``, ``nesterov``, ``weight_decay`` (L2);
+    * ``"rmsprop"``: ``alpha`` (the squared-gradient average's smoothing; Torch7's and
+      PyTorch's 0.99), ``eps`` (added to the root, as Torch7 and PyTorch do), ``momentum``,
+      ``weight_decay``.
+
+    ``grad_clip`` is the max global gradient norm (0 = off)."""
 
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.999
+    eps: float = 1e-8
+    momentum: float = 0.0
+    nesterov: bool = False
+    alpha: float = 0.99
     grad_clip: float = 0.0
 
 
@@ -104,7 +131,8 @@ class TrainConfig:
     """Loop settings. ``batch_size`` is the *global* batch (split across DDP ranks).
     ``eval_every``/``checkpoint_every``/``log_every`` in steps (0 = only at the end; for
     ``eval_every``, -1 = never).
-    ``loss``: ``"mse"`` or ``"ohkm"``. ``amp``: autocast (bf16 on CPU, fp16 on CUDA)."""
+    ``loss``: ``"mse"`` or ``"ohkm"``. ``amp``: autocast (bf16 on CPU, fp16 on CUDA).
+    (The flip test moved to ``eval.flip_test``; ``train.flip_test`` is still accepted.)"""
 
     steps: int = 1000
     batch_size: int = 32
@@ -117,9 +145,40 @@ class TrainConfig:
     use_target_weight: bool = True
     amp: bool = False
     device: str = "auto"
-    flip_test: bool = True
     threads: int = 0
     progress: bool = True
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """The evaluation protocol of a top-down model (the papers' test settings).
+
+    * ``boxes``: person boxes as a COCO results JSON (``[{"image_id", "bbox": [x, y, w, h],
+      "score", "category_id": 1}, ...]``), relative to ``data.root``; ``""`` = the ground-truth
+      boxes. The COCO presets name ``person_detection_results/COCO_val2017_detections_AP_H_56_person.json``,
+      the person detections (56.4 AP) that Simple Baselines and HRNet evaluate with.
+    * ``box_score_threshold``: boxes scoring below it are dropped (HRNet's ``IMAGE_THRE``).
+    * ``flip_test``: average the heatmaps of the crop and of its mirror.
+    * ``flip_shift``: shift the flipped-back heatmaps one heatmap pixel right: ``"auto"`` (what
+      the codec's frame needs, ``codec.flip_shift``: no shift for posekit's codecs, whose
+      mirrored crop is exactly the mirrored heatmap; shift for ``mmpose_frame`` weights),
+      ``"on"`` or ``"off"``. The papers' ``SHIFT_HEATMAP: true`` corrects their own
+      ``x_crop = stride * x_heatmap`` frame; posekit's ``"auto"`` is its equivalent.
+    * ``keypoint_score_threshold``: an instance's score is its box score times the mean of its
+      keypoint scores above this (HRNet's ``IN_VIS_THRE``); 0 = the mean of all of them.
+    * ``oks_nms_threshold``: per image, a pose whose OKS with a higher-scored pose exceeds this
+      is dropped (HRNet's ``OKS_THRE``); 1 = no OKS-NMS.
+    * ``metric``: ``"auto"`` (COCO AP for COCO, PCKh@0.5 for MPII, PCK otherwise), ``"coco"``,
+      ``"pckh"`` or ``"pck"``.
+    """
+
+    boxes: str = ""
+    box_score_threshold: float = 0.0
+    flip_test: bool = True
+    flip_shift: str = "auto"
+    keypoint_score_threshold: float = 0.2
+    oks_nms_threshold: float = 1.0
+    metric: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -130,11 +189,23 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-SECTIONS = ("data", "model", "optim", "schedule", "train")
+SECTIONS = ("data", "model", "optim", "schedule", "train", "eval")
 SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig,
-                   "schedule": ScheduleConfig, "train": TrainConfig}
+                   "schedule": ScheduleConfig, "train": TrainConfig, "eval": EvalConfig}
+
+#: Keys that moved, old -> new: overrides and configs read back (checkpoints, config.json)
+#: with the old key still work.
+MOVED_KEYS: dict[str, str] = {"train.flip_test": "eval.flip_test"}
+
+#: The values a string field may take (the other string fields are checked where they are used).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optim.optimizer": ("adam", "adamw", "sgd", "rmsprop"),
+    "eval.flip_shift": ("auto", "on", "off"),
+    "eval.metric": ("auto", "coco", "pckh", "pck"),
+}
 
 
 @dataclass(frozen=True)
@@ -178,6 +249,9 @@ BOUNDS: dict[str, Bounds] = {
     "optim.weight_decay": Bounds(0),
     "optim.beta1": Bounds(0, 1, high_open=True),
     "optim.beta2": Bounds(0, 1, high_open=True),
+    "optim.eps": Bounds(0, low_open=True),
+    "optim.momentum": Bounds(0, 1, high_open=True),
+    "optim.alpha": Bounds(0, 1, high_open=True),
     "optim.grad_clip": Bounds(0),                   # 0 = off
     "schedule.warmup_steps": Bounds(0),
     "schedule.warmup_factor": Bounds(0, 1),
@@ -192,6 +266,9 @@ BOUNDS: dict[str, Bounds] = {
     "train.log_every": Bounds(0),
     "train.ohkm_topk": Bounds(1),
     "train.threads": Bounds(0),                     # 0 = torch's default
+    "eval.box_score_threshold": Bounds(0, 1),
+    "eval.keypoint_score_threshold": Bounds(0, 1, high_open=True),   # 0 = mean of all scores
+    "eval.oks_nms_threshold": Bounds(0, 1, low_open=True),          # 1 = no OKS-NMS
 }
 
 
@@ -224,7 +301,8 @@ def _non_finite(value: Any) -> bool:
 
 def check_field(key: str, value: Any) -> None:
     """Refuse a value of the dotted ``key`` that has the wrong type, a NaN or infinity anywhere,
-    or a number outside :data:`BOUNDS`, with a :class:`PosekitError` naming the key."""
+    a number outside :data:`BOUNDS` or a string outside :data:`CHOICES`, with a
+    :class:`PosekitError` naming the key."""
     kind = _field_type(key)
     bounds = BOUNDS.get(key)
     need = f"a finite number {bounds}" if bounds is not None else "made of finite numbers"
@@ -246,6 +324,8 @@ def check_field(key: str, value: Any) -> None:
     else:
         if not isinstance(value, origin):
             raise PosekitError(f"config key {key!r} must be a {origin.__name__}, got {value!r}")
+        if key in CHOICES and value not in CHOICES[key]:
+            raise PosekitError(f"config key {key!r} must be one of {', '.join(CHOICES[key])}, got {value!r}")
         numbers = []
     if bounds is not None:
         for v in numbers:
@@ -330,6 +410,7 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...
     items = overrides.items() if isinstance(overrides, dict) else [_split(o) for o in overrides]
     keys = valid_keys(cfg)
     for key, raw in items:
+        key = MOVED_KEYS.get(key, key)
         if key not in keys:
             raise PosekitError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
         if key == "name":
@@ -366,6 +447,7 @@ def config_from_dict(d: dict, source: str | None = None) -> ExperimentConfig:
     if not isinstance(d, dict):
         raise PosekitError(f"{where}config is not a JSON object")
     kwargs: dict[str, Any] = {}
+    d = _move_keys(d)
     for key, value in d.items():
         if key == "name":
             kwargs["name"] = value
@@ -391,6 +473,45 @@ def config_from_dict(d: dict, source: str | None = None) -> ExperimentConfig:
     cfg = ExperimentConfig(**kwargs)
     validate_config(cfg, source)
     return cfg
+
+
+def _move_keys(d: dict) -> dict:
+    """A copy of a config dict with the keys of :data:`MOVED_KEYS` at their new places (a
+    value already at the new place wins)."""
+    d = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for old, new in MOVED_KEYS.items():
+        (old_sec, old_name), (new_sec, new_name) = old.split("."), new.split(".")
+        section = d.get(old_sec)
+        if isinstance(section, dict) and old_name in section:
+            value = section.pop(old_name)
+            target = d.setdefault(new_sec, {})
+            if isinstance(target, dict):
+                target.setdefault(new_name, value)
+    return d
+
+
+def resolve_data_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with ``data.root`` made absolute and the relative ``data.ann``, ``data.images``,
+    ``data.val_ann``, ``data.val_images`` and ``eval.boxes`` joined to it; unchanged when
+    ``data.root`` is empty. Resolving twice changes nothing. A ``data.root`` that is not a
+    folder is a :class:`PosekitError` saying how to set it."""
+    root = cfg.data.root
+    if not root:
+        return cfg
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise PosekitError(f"data.root {root!r} is not a folder ({base.absolute()}): set the data set's location "
+                           f"with --set data.root=/path/to/{cfg.data.dataset} (the folder holding "
+                           f"{cfg.data.ann or 'its annotation file'})")
+    base = base.resolve()
+
+    def under_root(path: str) -> str:
+        return str(base / path) if path and not Path(path).is_absolute() else path
+
+    d = cfg.data
+    data = dataclasses.replace(d, root=str(base), ann=under_root(d.ann), images=under_root(d.images),
+                               val_ann=under_root(d.val_ann), val_images=under_root(d.val_images))
+    return dataclasses.replace(cfg, data=data, eval=dataclasses.replace(cfg.eval, boxes=under_root(cfg.eval.boxes)))
 
 
 def config_json(cfg: ExperimentConfig) -> str:

@@ -5,11 +5,13 @@
 
 What happens, in order:
 
-1. the config is checked (:func:`~posekit.engine.config.validate_config`); process group
+1. the config is checked (:func:`~posekit.engine.config.validate_config`) and its relative data
+   paths joined to ``data.root`` (:func:`~posekit.engine.config.resolve_data_paths`); process group
    (torchrun), device, seeds; a run folder that already holds a run is refused unless the run
    resumes from its checkpoint or ``overwrite`` is set;
 2. keypoint spec, codec, training set and evaluation set;
-3. model from the zoo, optimizer (Adam/AdamW), optional resume (weights, optimizer, step, RNG);
+3. model from the zoo, optimizer (Adam, AdamW, SGD or RMSprop: :func:`build_optimizer`),
+   optional resume (weights, optimizer, step, RNG);
    only now is the run folder touched: temporary files of killed writers are removed, the old
    run files deleted (``overwrite``) or ``log.csv``/``eval.csv`` cut back to the checkpoint's
    step (resume), and ``config.json`` written;
@@ -29,7 +31,9 @@ next step's batch, without an update.
 
 **Ctrl-C** (SIGINT) finishes the current step, writes a checkpoint of the state after it
 (checked as above, written atomically as always) and raises :class:`TrainingInterrupted`
-naming it; in a single process a second Ctrl-C stops at once. Under DDP the ranks agree at
+naming it; in a single process a second Ctrl-C stops at once. **SIGTERM** (how SLURM,
+Kubernetes and ``kill`` stop a job) does the same as the first Ctrl-C, every time it comes
+(the scheduler's SIGKILL follows after its grace period anyway). Under DDP the ranks agree at
 every step boundary (one all-reduce of a flag), so all stop after the same step, whichever
 received the signal, and rank 0 writes; repeated signals are ignored there, since torchrun
 forwards the terminal's Ctrl-C to workers that already received it (and kills them 30 s
@@ -62,7 +66,10 @@ from posekit.engine import distributed as D
 from posekit.engine.checkpoint import (
     NonFiniteTensor, encode_checkpoint, find_non_finite, load_checkpoint, remove_stale_temp_files, write_checkpoint,
 )
-from posekit.engine.config import ExperimentConfig, config_from_dict, config_to_dict, save_config, validate_config
+from posekit.engine.config import (
+    CHOICES, ExperimentConfig, OptimConfig, config_from_dict, config_to_dict, resolve_data_paths, save_config,
+    validate_config,
+)
 from posekit.engine.data import build_codec, build_eval_set, build_train_set, create_model, global_batch, load_batch
 from posekit.engine.evaluate import evaluate_model
 from posekit.engine.schedule import lr_at
@@ -86,13 +93,16 @@ class TrainingDiverged(PosekitError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training was interrupted (Ctrl-C); ``step`` is the step of ``checkpoint``, the one
-    written for the interrupt (or the last one, or None) — resume from it."""
+    """Training was interrupted (Ctrl-C, or SIGTERM from a job scheduler); ``step`` is the step
+    of ``checkpoint``, the one written for the interrupt (or the last one, or None) — resume
+    from it. ``signum`` is the signal that stopped it (None for a ``KeyboardInterrupt`` raised
+    otherwise)."""
 
-    def __init__(self, message: str, step: int | None, checkpoint: Path | None) -> None:
+    def __init__(self, message: str, step: int | None, checkpoint: Path | None, signum: int | None = None) -> None:
         super().__init__(message)
         self.step = step
         self.checkpoint = checkpoint
+        self.signum = signum
 
 
 @dataclass
@@ -110,15 +120,22 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
-    """Adam or AdamW over all trainable parameters."""
+def build_optimizer(model: torch.nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """The optimizer ``cfg.optimizer`` over all trainable parameters (see
+    :class:`~posekit.engine.config.OptimConfig` for what each field means to each optimizer)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    kw = dict(lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, **kw)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, **kw)
-    raise PosekitError(f"unknown optimizer {cfg.optimizer!r}; valid: adam, adamw")
+    if cfg.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        if cfg.nesterov and cfg.momentum == 0:
+            raise PosekitError("optim.nesterov needs optim.momentum > 0")
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+    raise PosekitError(f"unknown optimizer {cfg.optimizer!r}; valid: {', '.join(CHOICES['optim.optimizer'])}")
 
 
 def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None = None,
@@ -140,6 +157,7 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
     t_start = time.time()
     out = Path(out_dir)
     validate_config(cfg)
+    cfg = resolve_data_paths(cfg)      # relative data paths joined to data.root, once
     tc = cfg.train
 
     # 1. process group, device, seeds, run folder -----------------------------------------
@@ -319,7 +337,7 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
                     if eval_set is not None and ((tc.eval_every > 0 and done % tc.eval_every == 0)
                                                  or (done == end_step and done == tc.steps)):
                         metrics = evaluate_model(model, codec, eval_set, spec, device=device,
-                                                 flip_test=tc.flip_test, batch_size=max(tc.batch_size, 16))
+                                                 flip_test=cfg.eval.flip_test, batch_size=max(tc.batch_size, 16))
                         row = {"step": done, "seconds": round(time.time() - t_start, 2), **metrics}
                         result.evals.append(row)
                         eval_file(row)
@@ -344,47 +362,57 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
             progress.close()
         D.cleanup()
     if interrupted:
+        what = ("interrupted" if stop.signum in (None, signal.SIGINT)
+                else f"stopped by {signal.Signals(stop.signum).name}")
         if boundary > start_step:
-            msg = (f"interrupted after {boundary} steps; checkpoint saved: {last_good} (step {boundary})"
+            msg = (f"{what} after {boundary} steps; checkpoint saved: {last_good} (step {boundary})"
                    if dist_info.is_main else
-                   f"interrupted after {boundary} steps (rank {dist_info.rank}; rank 0 saves the checkpoint)")
+                   f"{what} after {boundary} steps (rank {dist_info.rank}; rank 0 saves the checkpoint)")
         else:
-            msg = "interrupted before the first step finished; nothing to save" + (
+            msg = f"{what} before the first step finished; nothing to save" + (
                 f" (resume from {last_good} again)" if last_good is not None else "")
-        raise TrainingInterrupted(msg, saved_step if last_good is not None else None, last_good)
+        raise TrainingInterrupted(msg, saved_step if last_good is not None else None, last_good, stop.signum)
     result.seconds = time.time() - t_start
     return result
 
 
 class _StopOnInterrupt:
-    """While active (in the main thread), the first SIGINT only sets ``requested``, so the loop
-    stops at the end of the current step; a further SIGINT raises ``KeyboardInterrupt`` at once
-    when ``at_once_on_second`` (not under torchrun, whose launcher forwards the terminal's
-    Ctrl-C to the workers that already received it)."""
+    """While active (in the main thread), the first SIGINT or SIGTERM only sets ``requested``
+    (and ``signum``), so the loop stops at the end of the current step and saves. A further
+    SIGINT raises ``KeyboardInterrupt`` at once when ``at_once_on_second`` (not under torchrun,
+    whose launcher forwards the terminal's Ctrl-C to the workers that already received it). A
+    further SIGTERM changes nothing: SLURM and Kubernetes send SIGTERM, then SIGKILL after a
+    grace period, so the best answer to every SIGTERM is to finish the step and save."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, at_once_on_second: bool) -> None:
         self.requested = False
+        self.signum: int | None = None          # the first signal received
         self.at_once_on_second = at_once_on_second
-        self._previous = None
-        self._installed = False
+        self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.requested and self.at_once_on_second:
-            raise KeyboardInterrupt
+        if self.requested:
+            if signum == signal.SIGINT and self.at_once_on_second:
+                raise KeyboardInterrupt
+            log.warning("%s: already stopping after this step", signal.Signals(signum).name)
+            return
         self.requested = True
-        log.warning("interrupt: finishing this step, then saving a checkpoint%s",
-                    " (Ctrl-C again to stop at once, without saving)" if self.at_once_on_second else "")
+        self.signum = signum
+        again = " (Ctrl-C again to stop at once, without saving)" if self.at_once_on_second else ""
+        log.warning("%s: finishing this step, then saving a checkpoint%s", signal.Signals(signum).name, again)
 
     def __exit__(self, *exc) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.SIG_DFL)
-            self._installed = False
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
 
 
 def _any_rank(flag: bool, info: D.DistInfo, device: torch.device) -> bool:
