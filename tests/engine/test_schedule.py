@@ -27,7 +27,20 @@ def test_step_and_constant():
         [1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
     assert lr_at(7, 0.5, 10, ScheduleConfig(kind="constant")) == 0.5
     with pytest.raises(ValueError, match="unknown schedule"):
-        lr_at(0, 1.0, 10, ScheduleConfig(kind="linear"))
+        lr_at(0, 1.0, 10, ScheduleConfig(kind="exponential"))
+
+
+def test_warmup_then_linear_decay_to_zero_as_mspn():
+    """MSPN: linear warm-up from 0.1 over 2,400 iterations, then linear decay to 0 at the last."""
+    cfg = ScheduleConfig(kind="linear", warmup_steps=2400, warmup_factor=0.1, min_lr_factor=0.0)
+    total = 96_000
+    assert lr_at(0, 4e-3, total, cfg) == pytest.approx(4e-4)
+    assert lr_at(2400, 4e-3, total, cfg) == pytest.approx(4e-3)
+    mid = 2400 + (total - 1 - 2400) // 2
+    assert lr_at(mid, 4e-3, total, cfg) == pytest.approx(4e-3 * (1 - (mid - 2400) / (total - 1 - 2400)))
+    assert lr_at(total - 1, 4e-3, total, cfg) == pytest.approx(0.0, abs=1e-15)
+    floor = ScheduleConfig(kind="linear", min_lr_factor=0.2)
+    assert lr_at(50, 1.0, 101, floor) == pytest.approx(0.2 + 0.8 * 0.5)
 
 
 def test_schedule_is_pure():

@@ -114,8 +114,8 @@ class OptimConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     """Learning rate as a pure function of the step (see ``posekit.engine.schedule``).
-    ``kind``: ``"cosine"``, ``"step"`` or ``"constant"``; linear warm-up from
-    ``warmup_factor * lr`` over ``warmup_steps``; cosine decays to ``min_lr_factor * lr`` at the
+    ``kind``: ``"cosine"``, ``"linear"``, ``"step"`` or ``"constant"``; linear warm-up from
+    ``warmup_factor * lr`` over ``warmup_steps``; cosine and linear decay to ``min_lr_factor * lr`` at the
     last step; step multiplies by ``gamma`` at each of ``milestones``."""
 
     kind: str = "cosine"
@@ -203,6 +203,7 @@ MOVED_KEYS: dict[str, str] = {"train.flip_test": "eval.flip_test"}
 #: The values a string field may take (the other string fields are checked where they are used).
 CHOICES: dict[str, tuple[str, ...]] = {
     "optim.optimizer": ("adam", "adamw", "sgd", "rmsprop"),
+    "schedule.kind": ("cosine", "linear", "step", "constant"),
     "eval.flip_shift": ("auto", "on", "off"),
     "eval.metric": ("auto", "coco", "pckh", "pck"),
 }

@@ -318,7 +318,7 @@ def mspn_coco_256x192() -> ExperimentConfig:
         model=ModelConfig(arch="mspn", kwargs={"input_size": [256, 192]}, codec="msra", sigma=1.1, decoder="argmax",
                           stride=4),
         optim=OptimConfig(optimizer="adam", lr=5e-4 * 8, weight_decay=1e-5, eps=1e-8),
-        schedule=ScheduleConfig(kind="cosine", warmup_steps=2400, warmup_factor=0.1, min_lr_factor=0.0),
+        schedule=ScheduleConfig(kind="linear", warmup_steps=2400, warmup_factor=0.1, min_lr_factor=0.0),
         train=TrainConfig(steps=96_000, batch_size=batch, eval_every=0, checkpoint_every=2400, log_every=100,
                           loss="ohkm", ohkm_topk=8),
         eval=EvalConfig(boxes=COCO_VAL_DETECTIONS, box_score_threshold=0.0, flip_test=True, flip_shift="auto",
@@ -677,10 +677,7 @@ RECIPES: dict[str, Recipe] = {
         "COCO train2017 labelled people, for the epoch count only (MSPN trains on COCO 2014 trainval minus "
         "minival)",
         _mspn_sources(),
-        ("MSPN decays the learning rate linearly to 0 after the warm-up; posekit has no linear schedule, so the "
-         "preset decays with a cosine to 0 over the same steps (posekit.engine.schedule would need a 'linear' "
-         "kind).",
-         "posekit uses one sigma for all heads; MSPN blurs with 15/11/9/7/5-tap kernels from coarse to fine.",
+        ("posekit uses one sigma for all heads; MSPN blurs with 15/11/9/7/5-tap kernels from coarse to fine.",
          "MSPN widens the box randomly (X/Y_EXTENTION 0.6/0.8) in training; posekit pads by 1.25.")),
     "evopose2d_s_coco_256x192": Recipe(
         "McNally et al., EvoPose2D: Pushing the Boundaries of 2D Human Pose Estimation Using Accelerated "
@@ -811,8 +808,8 @@ def recipe_values(cfg: ExperimentConfig, recipe: Recipe) -> dict[str, str]:
     if s.kind == "step":
         v["schedule"] = (f"step: x{_g(s.gamma)} at steps {', '.join(f'{x:,}' for x in s.milestones)} (epochs "
                          f"{', '.join(epochs(x) for x in s.milestones)}){warm}")
-    elif s.kind == "cosine":
-        v["schedule"] = f"cosine to {_g(s.min_lr_factor)} x lr at the last step{warm}"
+    elif s.kind in ("cosine", "linear"):
+        v["schedule"] = f"{s.kind} decay to {_g(s.min_lr_factor)} x lr at the last step{warm}"
     else:
         v["schedule"] = f"{s.kind}{warm}"
     v["steps"] = f"{t.steps:,} steps = {epochs(t.steps)} epochs of {recipe.dataset_size:,}"

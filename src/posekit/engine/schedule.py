@@ -20,6 +20,8 @@ def lr_at(step: int, base_lr: float, total_steps: int, cfg: ScheduleConfig) -> f
       ``lr = base_lr * (f + (1 - f) * step / warmup_steps)``;
     * ``"cosine"``: with ``t = (step - warmup) / max(1, total - 1 - warmup)`` clipped to [0, 1],
       ``lr = base_lr * (m + (1 - m) * (1 + cos(π t)) / 2)``, ``m = min_lr_factor``;
+    * ``"linear"``: with the same ``t``, ``lr = base_lr * (m + (1 - m) * (1 - t))`` (MSPN's decay
+      to ``m * base_lr`` at the last step);
     * ``"step"``: ``lr = base_lr * gamma ** (number of milestones <= step)``;
     * ``"constant"``: ``base_lr``.
     """
@@ -30,9 +32,10 @@ def lr_at(step: int, base_lr: float, total_steps: int, cfg: ScheduleConfig) -> f
         return base_lr
     if cfg.kind == "step":
         return base_lr * cfg.gamma ** bisect.bisect_right(sorted(cfg.milestones), step)
-    if cfg.kind == "cosine":
+    if cfg.kind in ("cosine", "linear"):
         span = max(1, total_steps - 1 - cfg.warmup_steps)
         t = min(1.0, max(0.0, (step - cfg.warmup_steps) / span))
         m = cfg.min_lr_factor
-        return base_lr * (m + (1.0 - m) * 0.5 * (1.0 + math.cos(math.pi * t)))
-    raise ValueError(f"unknown schedule kind {cfg.kind!r}; valid: cosine, step, constant")
+        decay = 0.5 * (1.0 + math.cos(math.pi * t)) if cfg.kind == "cosine" else 1.0 - t
+        return base_lr * (m + (1.0 - m) * decay)
+    raise ValueError(f"unknown schedule kind {cfg.kind!r}; valid: cosine, linear, step, constant")
