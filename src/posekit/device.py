@@ -41,16 +41,30 @@ def default_crop_batch(device: torch.device) -> int:
 MAX_DEFAULT_THREADS = 4
 
 
-def set_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op CPU threads and return the number set.
+def default_threads() -> int:
+    """The CPUs this process may run on (``os.sched_getaffinity``, which honours ``taskset`` and
+    container CPU sets) that other work is not already using, by the 1-minute load average,
+    at least 1 and at most :data:`MAX_DEFAULT_THREADS`.
 
-    ``None`` picks the number of CPUs this process may run on (``os.sched_getaffinity``, which
-    honours ``taskset`` and container CPU sets), capped at :data:`MAX_DEFAULT_THREADS`. On a
-    busy machine fewer threads can be faster (issue 9: on a loaded 2-core machine one thread
-    ran 3x faster than two), hence ``posekit predict --threads``."""
+    Why the load average: torch's intra-op threads wait for each other at every operator, so a
+    thread that shares its core with another busy process holds all of them up. Measured on the
+    2-core development machine with one other busy process (load average 1.4-2.5), predicting
+    the 4 COCO sample images took 3.3 s with one thread and 14.9-15.5 s with two
+    (``posekit predict ../shared/data/coco --threads 1|2``, alternated); on the idle machine two
+    threads are faster."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = int(os.getloadavg()[0])
+    except (AttributeError, OSError):           # no load average on this platform
+        busy = 0
+    return max(1, min(usable - busy, MAX_DEFAULT_THREADS))
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op CPU threads and return the number set; ``None`` =
+    :func:`default_threads`."""
     if threads is None:
-        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        threads = max(1, min(usable, MAX_DEFAULT_THREADS))
+        threads = default_threads()
     if threads < 1:
         raise PosekitError(f"threads must be at least 1, got {threads}")
     torch.set_num_threads(int(threads))
