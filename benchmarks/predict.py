@@ -42,7 +42,7 @@ from posekit.geometry import crop_affine, invert_affine, transform_points, warp_
 from posekit.io import read_image
 from posekit.metrics import coco_eval
 from posekit.pipelines import PIPELINES, build_predictor
-from posekit.skeleton import COCO17, MPII16, remap_keypoints
+from posekit.skeleton import COCO17, remap_keypoints
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 COCO_PIPELINES = ["movenet-thunder", "movenet-lightning", "multipose-256", "multipose-320", "multipose-352",
@@ -111,18 +111,16 @@ def mpii_pckh(device: str | None) -> tuple[float, int]:
     and scale (square, side 200 * scale * 1.25). The sample has no head boxes, so the head size
     is the head_top - upper_neck distance (MPII's official normaliser is 0.6 x the head-box
     diagonal, of similar size). Returns (PCKh, number of visible joints)."""
-    from posekit.pipelines.single import EfficientPoseSingle
-    from posekit.pretrained import load_pretrained
+    from posekit.models.estimator import Estimator
     ann = json.loads((DATA / "mpii" / "test_mpii.json").read_text())
-    m, c = load_pretrained("efficientpose_ii_lite", device)
-    model = EfficientPoseSingle(m, c)
+    est = Estimator.from_pretrained("efficientpose_ii_lite", device)
     hits, total = 0, 0
     for a in ann:
         im = read_image(DATA / "mpii" / a["image"])
         center = np.array(a["center"], np.float64)
         side = 200.0 * float(a["scale"]) * 1.25
-        A = crop_affine(center, np.array([side, side]), model.input_size)
-        kp = model(warp_image(im, A, model.input_size)[None])[0]
+        A = crop_affine(center, np.array([side, side]), est.input_size)
+        kp = est.predict(warp_image(im, A, est.input_size)[None])[0, 0].numpy()
         kp = transform_points(invert_affine(A), kp)
         joints = np.array(a["joints"], np.float64)
         vis = np.array(a["joints_vis"]) > 0

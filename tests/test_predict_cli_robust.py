@@ -5,7 +5,6 @@ GIF and video frames, counts, threads and timings."""
 from __future__ import annotations
 
 import json
-import os
 
 import cv2
 import numpy as np
@@ -25,6 +24,7 @@ class StubPredictor:
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, ...]] = []
+        self.boxes_seen: list[tuple[np.ndarray, np.ndarray]] = []
         self.timings: dict[str, float] = {}
 
     def predict(self, image: np.ndarray) -> Poses:
@@ -39,11 +39,20 @@ class StubPredictor:
         self.timings = {"detector": 1.5, "pose": 2.5}
         return Poses(kp, np.array([0.9, 0.0], np.float32), boxes, COCO17)
 
+    def predict_boxes(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> Poses:
+        """One pose per given box, at the box's top-left corner, scored as the box."""
+        self.seen.append(image.shape)
+        self.boxes_seen.append((boxes.copy(), scores.copy()))
+        kp = np.zeros((len(boxes), 17, 3), np.float32)
+        kp[:, :, :2] = boxes[:, None, :2]
+        kp[:, :, 2] = 0.8
+        return Poses(kp, scores, boxes, COCO17)
+
 
 @pytest.fixture
 def stub(monkeypatch):
     s = StubPredictor()
-    monkeypatch.setattr(predict_cmd, "load_predictor", lambda model, device: s)
+    monkeypatch.setattr(predict_cmd, "load_predictor", lambda model, device, **options: s)
     return s
 
 
@@ -244,11 +253,12 @@ def _count_frames(path) -> int:
 def test_threads_option_sets_torch_threads_and_the_default_is_the_usable_cpus(stub, tmp_path):
     import torch
 
-    from posekit.device import MAX_DEFAULT_THREADS, set_threads
+    from posekit.device import set_threads
     _image(tmp_path / "a.jpg")
     assert main(["predict", str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o"), "--threads", "1"]) == 0
     assert torch.get_num_threads() == 1
-    assert set_threads() == min(len(os.sched_getaffinity(0)), MAX_DEFAULT_THREADS) == torch.get_num_threads()
+    from posekit.device import default_threads
+    assert set_threads() == default_threads() == torch.get_num_threads()
     with pytest.raises(SystemExit):
         main(["predict", str(tmp_path / "a.jpg"), "--threads", "0"])
 
@@ -306,3 +316,49 @@ def test_drawing_thresholds_default_to_the_pipelines_own():
     args = argparse.Namespace(model="movenet-thunder", min_score=0.5, min_pose_score=0.4)
     _default_thresholds(args)
     assert (args.min_score, args.min_pose_score) == (0.5, 0.4)
+
+
+def _boxes_file(path, entries) -> str:
+    path.write_text(json.dumps([{"category_id": 1, **e} for e in entries]))
+    return str(path)
+
+
+def test_given_boxes_are_found_by_image_id_through_gt_or_by_file_name(stub, tmp_path, capsys):
+    """--boxes: a COCO results list of person boxes. With --gt, an image's boxes are those with
+    its id (xywh -> xyxy, below --box-score dropped, other categories ignored); without, those
+    whose file_name names it (a results.json of predict does); an image without boxes gets no
+    pose, and is named."""
+    src = tmp_path / "in"
+    for n in ("a.jpg", "b.jpg", "c.jpg"):
+        _image(src / n)
+    gt = tmp_path / "ann.json"
+    gt.write_text(json.dumps({"images": [{"id": 7, "file_name": "a.jpg", "width": 60, "height": 40},
+                                         {"id": 9, "file_name": "b.jpg", "width": 60, "height": 40}],
+                              "annotations": [], "categories": [
+                                  {"id": 1, "name": "person", "keypoints": list(COCO17.names), "skeleton": []}]}))
+    dets = _boxes_file(tmp_path / "dets.json", [
+        {"image_id": 7, "bbox": [1.5, 2, 10, 20], "score": 0.9}, {"image_id": 7, "bbox": [3, 4, 5, 6], "score": 0.1},
+        {"image_id": 9, "bbox": [0, 0, 30, 30], "score": 0.5}, {"image_id": 9, "bbox": [5, 5, 5, 5], "score": 0.9,
+                                                                 "category_id": 2}])
+    out = tmp_path / "out"
+    assert main(["predict", str(src), "--gt", str(gt), "--boxes", dets, "--box-score", "0.2", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    res = {(r["file_name"], tuple(r["bbox"]), r["score"]) for r in _results(out)}
+    assert res == {("a.jpg", (1.5, 2.0, 10.0, 20.0), 0.9), ("b.jpg", (0.0, 0.0, 30.0, 30.0), 0.5)}
+    np.testing.assert_array_equal(stub.boxes_seen[0][0], [[1.5, 2, 11.5, 22]])
+    assert "1 image(s) without boxes" in err and "c.jpg" in err
+
+    # the results of that run, as boxes for another one: found by file name, no --gt needed
+    out2 = tmp_path / "out2"
+    assert main(["predict", str(src), "--boxes", str(out / "results.json"), "--out", str(out2)]) == 0
+    assert {(r["file_name"], tuple(r["bbox"])) for r in _results(out2)} == {(f, b) for f, b, _ in res}
+
+
+def test_given_boxes_need_a_way_to_their_images(stub, tmp_path, capsys):
+    _image(tmp_path / "a.jpg")
+    dets = _boxes_file(tmp_path / "dets.json", [{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 1.0}])
+    assert main(["predict", str(tmp_path / "a.jpg"), "--boxes", dets, "--out", str(tmp_path / "o")]) == 1
+    assert "dets.json: entries name their images by image_id only: give --gt ANN" in capsys.readouterr().err
+    nobox = _boxes_file(tmp_path / "kp.json", [{"image_id": 1, "keypoints": [0] * 51, "score": 1.0}])
+    assert main(["predict", str(tmp_path / "a.jpg"), "--boxes", nobox, "--out", str(tmp_path / "o")]) == 1
+    assert "kp.json: its entries have no 'bbox'" in capsys.readouterr().err

@@ -43,8 +43,8 @@ def roundtrip(codec, kp: np.ndarray) -> np.ndarray:
     assert t.heatmaps.shape == (len(kp), H // STRIDE, W // STRIDE) and t.heatmaps.dtype == np.float32
     assert t.weights.shape == (len(kp),) and t.weights.dtype == np.float32
     out = codec.decode(torch.from_numpy(t.heatmaps)[None])
-    assert out.shape == (1, len(kp), 3)
-    return out[0].numpy()
+    assert out.shape == (1, 1, len(kp), 3)           # (B, N, K, 3), one person per crop
+    return out[0, 0].numpy()
 
 
 @pytest.mark.parametrize("codec", [MSRAHeatmap((W, H)), UDPHeatmap((W, H))], ids=["msra", "udp"])
@@ -137,12 +137,12 @@ def test_flip_of_crop_is_flip_of_heatmap(codec):
     back = flip_heatmaps(torch.from_numpy(tf.heatmaps)[None], spec.flip_index, shift=codec.flip_shift)
     np.testing.assert_allclose(back[0].numpy(), t.heatmaps, atol=1e-5)
     shifted = flip_heatmaps(torch.from_numpy(tf.heatmaps)[None], spec.flip_index, shift=True)
-    dx = codec.decode(shifted)[0, :, 0].numpy() - kp[:, 0]
+    dx = codec.decode(shifted)[0, 0, :, 0].numpy() - kp[:, 0]
     one_hm_px = float(codec.heatmap_to_crop(np.array([1.0, 0.0]))[0] - codec.heatmap_to_crop(np.zeros(2))[0])
     np.testing.assert_allclose(dx, one_hm_px, atol=1e-2)
     # flip test average decodes to the original keypoints
     avg = 0.5 * (torch.from_numpy(t.heatmaps)[None] + back)
-    assert np.abs(codec.decode(avg)[0, :, :2].numpy() - kp[:, :2]).max() < 1e-2
+    assert np.abs(codec.decode(avg)[0, 0, :, :2].numpy() - kp[:, :2]).max() < 1e-2
 
 
 def test_flip_heatmaps_involution():
@@ -172,8 +172,9 @@ def test_decode_batched_and_list_of_stages():
     kps = [random_keypoints(rng, 5, 6) for _ in range(3)]
     hm = torch.stack([torch.from_numpy(codec.encode(k).heatmaps) for k in kps])
     out = codec.decode([torch.zeros_like(hm), hm])     # final stage last
-    assert out.shape == (3, 5, 3)
-    np.testing.assert_allclose(out[..., :2].numpy(), np.stack(kps)[..., :2], atol=1e-2)
+    assert out.shape == (3, 1, 5, 3)
+    np.testing.assert_allclose(out[:, 0, :, :2].numpy(), np.stack(kps)[..., :2], atol=1e-2)
+    torch.testing.assert_close(codec.decode({"heatmap": hm, "other": hm[:, :1]}), out)   # an imported graph's dict
     with pytest.raises(ValueError, match="expects"):
         codec.decode(torch.zeros(1, 5, 10, 10))
 
@@ -283,9 +284,9 @@ def test_mmpose_frame_option_decodes_mmpose_weights():
     mm_maps = gaussian_heatmaps(kp[:, :2] / STRIDE, np.ones(40, bool), (W // STRIDE, H // STRIDE), 2.0)
     mm_maps = torch.from_numpy(mm_maps)[None]
     codec = MSRAHeatmap((W, H), mmpose_frame=True)
-    np.testing.assert_allclose(codec.decode(mm_maps)[0, :, :2].numpy(), kp[:, :2], atol=1e-2)
+    np.testing.assert_allclose(codec.decode(mm_maps)[0, 0, :, :2].numpy(), kp[:, :2], atol=1e-2)
     np.testing.assert_allclose(codec.encode(kp).heatmaps, mm_maps[0].numpy(), atol=1e-6)
-    off = MSRAHeatmap((W, H)).decode(mm_maps)[0, :, :2].numpy() - kp[:, :2]
+    off = MSRAHeatmap((W, H)).decode(mm_maps)[0, 0, :, :2].numpy() - kp[:, :2]
     np.testing.assert_allclose(off, (STRIDE - 1) / 2, atol=1e-2)
 
 
@@ -301,5 +302,38 @@ def test_mmpose_frame_flip_test_uses_the_shift():
     t, tf = torch.from_numpy(codec.encode(kp).heatmaps)[None], torch.from_numpy(codec.encode(mirrored).heatmaps)[None]
     for shift, expected in ((codec.flip_shift, 0.125), (not codec.flip_shift, -0.375)):
         avg = 0.5 * (t + flip_heatmaps(tf, spec.flip_index, shift=shift))
-        dx = codec.decode(avg)[0, :, 0].numpy() - kp[:, 0]
+        dx = codec.decode(avg)[0, 0, :, 0].numpy() - kp[:, 0]
         np.testing.assert_allclose(dx, expected * STRIDE, atol=0.05)
+
+
+@pytest.mark.parametrize("codec", [MSRAHeatmap((W, H), spec=COCO17), UDPHeatmap((W, H), spec=COCO17),
+                                   MSRAHeatmap((W, H), mmpose_frame=True, spec=COCO17)],
+                         ids=["msra", "udp", "mmpose-frame"])
+def test_flip_back_is_the_flip_test_in_every_form_of_heads(codec):
+    """``flip_back`` maps the targets of the mirrored keypoints onto the targets of the keypoints
+    (posekit's frames: exactly), keeps the form of its argument (a tensor, every stage of a
+    list, the decoded entry of a dict), and the flip-test average decodes to the keypoints."""
+    spec = COCO17
+    kp = random_keypoints(np.random.default_rng(17), spec.num_keypoints, margin_hm=3 * codec.sigma + 1)
+    mirrored = kp[list(spec.flip_index)].copy()
+    mirrored[:, 0] = W - 1 - mirrored[:, 0]
+    t = torch.from_numpy(codec.encode(kp).heatmaps)[None]
+    tf = torch.from_numpy(codec.encode(mirrored).heatmaps)[None]
+    back = codec.flip_back(tf)
+    torch.testing.assert_close(back, flip_heatmaps(tf, spec.flip_index, shift=codec.flip_shift))
+    if not codec.mmpose_frame:
+        torch.testing.assert_close(back, t, atol=1e-5, rtol=0)
+    stages = codec.flip_back([tf, tf])
+    assert isinstance(stages, list) and len(stages) == 2 and all(torch.equal(x, back) for x in stages)
+    assert set(codec.flip_back({"heatmap": tf, "extra": tf})) == {"heatmap"}
+    avg = codec.decode(0.5 * (t + back))[0, 0]
+    tolerance = 1e-2 if not codec.mmpose_frame else 0.125 * STRIDE + 0.05   # MMPose's shift leaves 1/8 hm px
+    assert np.abs(avg[:, :2].numpy() - kp[:, :2]).max() < tolerance
+
+
+def test_no_flip_test_without_a_spec():
+    codec = MSRAHeatmap((W, H))
+    assert not codec.supports_flip and MSRAHeatmap((W, H), spec=COCO17).supports_flip
+    from posekit.errors import PosekitError
+    with pytest.raises(PosekitError, match="without a keypoint spec"):
+        codec.flip_back(torch.zeros(1, 17, H // STRIDE, W // STRIDE))

@@ -130,3 +130,12 @@ def test_multipose_box_mask_keeps_people_apart():
     kp = MultiPoseCodec(max_people=2).decode(heads)
     assert kp[0, 0, 0, 2] < 0.01     # not B's nose
     np.testing.assert_allclose(kp[0, 1, 0, :2].numpy(), [25.5 * 4 - 0.5] * 2, atol=1e-4)
+
+
+def test_multipose_input_size_for_an_image():
+    """Long side at the asked size, short side scaled alike, both up to a multiple of 32."""
+    codec = MultiPoseCodec()
+    assert codec.input_size_for(640, 427, 256) == (256, 192)       # 427 * 0.4 = 170.8 -> 192
+    assert codec.input_size_for(427, 640, 320) == (224, 320)
+    with pytest.raises(PosekitError, match="multiple of 32"):
+        codec.input_size_for(640, 480, 300)

@@ -86,3 +86,12 @@ def test_posenet_checks_the_heads():
     heads["offset"] = heads["offset"][..., :-1]
     with pytest.raises(PosekitError, match="on one grid"):
         PoseNetCodec().decode(heads)
+
+
+def test_posenet_input_size_for_an_image():
+    """Sides 16 k + 1: the long side the asked one, the short side scaled alike and rounded up."""
+    codec = PoseNetCodec()
+    assert codec.input_size_for(640, 480, 385) == (385, 289)       # 480 * 0.6 = 288 -> 18 * 16 + 1
+    assert codec.input_size_for(480, 640, 513) == (385, 513)
+    with pytest.raises(PosekitError, match="16k \\+ 1"):
+        codec.input_size_for(640, 480, 384)

@@ -152,7 +152,7 @@ def test_udp_warp_single_pixel_through_the_udp_codec():
     assert _brightest(hm_img).tolist() == [44, 54]
     assert np.unravel_index(target.heatmaps[0].argmax(), target.heatmaps[0].shape) == (54, 44)
     assert target.heatmaps[0, 54, 44] == pytest.approx(1.0, abs=1e-6)
-    back = to_image(codec.decode(torch.from_numpy(target.heatmaps)[None]), s.affine[None])
+    back = to_image(codec.decode(torch.from_numpy(target.heatmaps)[None])[:, 0], s.affine[None])
     assert np.hypot(*(back[0, 0, :2].numpy() - [px, py])) < 0.01
     edge = transform_points(crop_affine(center, size, codec.input_size), np.array([[px, py]], np.float64))
     assert np.abs(codec.crop_to_heatmap(edge) - mu).max() > 0.08

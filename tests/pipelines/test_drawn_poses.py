@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from pipeline_stand_ins import crop_estimator
 from posekit.geometry import box_to_center_size, crop_affine, transform_points
 from posekit.pipelines.topdown import TopDownPredictor
 from posekit.skeleton import COCO17
@@ -42,7 +43,6 @@ class ScriptedPoseModel:
     the crop through the same crop matrix the predictor builds (box widened to the input's
     aspect ratio, then padded)."""
 
-    spec = COCO17
     input_size = (64, 64)
 
     def __init__(self, poses_image, boxes, padding: float = 1.25, delay_s: float = 0.0):
@@ -64,7 +64,8 @@ class ScriptedPoseModel:
 
 
 def _predict(boxes, box_scores, poses, **kw):
-    pred = TopDownPredictor(FakeDetector(boxes, box_scores), ScriptedPoseModel(poses, boxes), **kw)
+    model = ScriptedPoseModel(poses, boxes)
+    pred = TopDownPredictor(FakeDetector(boxes, box_scores), crop_estimator(model, model.input_size), **kw)
     return pred.predict(np.zeros((600, 900, 3), np.uint8)), pred
 
 
@@ -155,7 +156,8 @@ def test_pose_nms_keeps_overlapping_distinct_people():
 # ------------------------------------------------------------------------------------- timings
 def test_topdown_predictor_reports_stage_timings():
     boxes = [[100, 50, 300, 550]]
-    pred = TopDownPredictor(FakeDetector(boxes, [0.9]), ScriptedPoseModel([_person(boxes[0])], boxes, delay_s=0.02))
+    model = ScriptedPoseModel([_person(boxes[0])], boxes, delay_s=0.02)
+    pred = TopDownPredictor(FakeDetector(boxes, [0.9]), crop_estimator(model, model.input_size))
     assert pred.timings == {}
     pred.predict(np.zeros((600, 900, 3), np.uint8))
     assert set(pred.timings) == {"detector", "crops", "pose", "decode", "nms"}

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from posekit.nms import box_iou
-from posekit.pipelines.bottomup import BottomUpPredictor, MultiPoseModel
+from pipeline_stand_ins import crop_estimator
+from posekit.codecs import MultiPoseCodec
+from posekit.models.estimator import Estimator, card_inputs
+from posekit.pipelines.bottomup import BottomUpPredictor
 from posekit.pipelines.poses import Poses
-from posekit.pipelines.preprocess import boxes_to_image, letterbox_affine, padded_size, stretch_affine
+from posekit.pipelines.preprocess import boxes_to_image, letterbox_affine, stretch_affine
 from posekit.pipelines.topdown import TopDownPredictor, apply_pose_nms
 from posekit.skeleton import COCO17
 
@@ -31,7 +33,6 @@ class FakeDetector:
 class CentrePoseModel:
     """Puts every keypoint at the crop's centre pixel, except keypoint 1 at the top-left pixel."""
 
-    spec = COCO17
     input_size = (32, 64)
 
     def __init__(self):
@@ -51,7 +52,7 @@ def test_topdown_back_projects_through_the_crop_affine_and_batches_crops():
     boxes_b = np.array([[0, 0, 60, 120]], np.float32)
     det = FakeDetector([(boxes_a, np.array([0.9, 0.5], np.float32)), (boxes_b, np.array([0.7], np.float32))])
     model = CentrePoseModel()
-    pred = TopDownPredictor(det, model, padding=1.0, pose_nms="none", max_batch=8)
+    pred = TopDownPredictor(det, crop_estimator(model, model.input_size), padding=1.0, pose_nms="none", max_batch=8)
     img = np.zeros((200, 200, 3), np.uint8)
     out = pred.predict_batch([img, img])
     assert model.batches == [3]                       # all crops of both images in one pass
@@ -67,7 +68,7 @@ def test_topdown_back_projects_through_the_crop_affine_and_batches_crops():
 
 def test_topdown_no_detection_gives_empty_poses():
     pred = TopDownPredictor(FakeDetector([(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))]),
-                            CentrePoseModel())
+                            crop_estimator(CentrePoseModel(), CentrePoseModel.input_size))
     poses = pred.predict(np.zeros((50, 50, 3), np.uint8))
     assert len(poses) == 0 and poses.keypoints.shape == (0, 17, 3)
 
@@ -92,7 +93,6 @@ def test_affines_cover_the_image():
     # the image's left/right edges land on the output's edges, the height is centred
     corners = boxes_to_image(np.array([[-0.5, 63.5, 255.5, 191.5]]), A)
     np.testing.assert_allclose(corners, [[-0.5, -0.5, 199.5, 99.5]], atol=1e-6)
-    assert padded_size(640, 427, 256) == (256, 192)
     S = stretch_affine(640, 480, (416, 416))
     np.testing.assert_allclose(boxes_to_image(np.array([[-0.5, -0.5, 415.5, 415.5]]), S),
                                [[-0.5, -0.5, 639.5, 479.5]], atol=1e-6)
@@ -125,8 +125,14 @@ class FakeMultiPoseNet(torch.nn.Module):
                 "box_offset": torch.zeros(B, 2, h, w)}
 
 
+def _multipose_estimator() -> Estimator:
+    card = _RawCard()
+    return Estimator(FakeMultiPoseNet(), MultiPoseCodec(), input_size=card.input_size, spec=COCO17,
+                     normalise=lambda batch, device: card_inputs(batch, device, card), kind="bottom-up")
+
+
 def test_multipose_predictor_maps_input_pixels_back_to_the_image():
-    pred = BottomUpPredictor(MultiPoseModel(FakeMultiPoseNet(), _RawCard(), long_side=256))
+    pred = BottomUpPredictor(_multipose_estimator(), long_side=256)
     img = np.zeros((100, 200, 3), np.uint8)          # -> input 256 x 128, heatmap 64 x 32, scale 1.28
     poses = pred.predict(img)
     assert len(poses) == 1
@@ -138,7 +144,7 @@ def test_multipose_predictor_maps_input_pixels_back_to_the_image():
 
 
 def test_bottomup_predictor_reports_stage_timings():
-    pred = BottomUpPredictor(MultiPoseModel(FakeMultiPoseNet(), _RawCard(), long_side=256))
+    pred = BottomUpPredictor(_multipose_estimator(), long_side=256)
     assert pred.timings == {}
     pred.predict(np.zeros((100, 200, 3), np.uint8))
     assert set(pred.timings) == {"model", "decode"}

@@ -18,36 +18,40 @@ predictor share one instance.
     models take inputs of varying size; see below).
 
 ``flip_back(heads) -> heads`` and ``supports_flip``
-    Where a flip test applies (heatmap codecs), ``flip_back`` maps the heads predicted for the
-    mirrored input back to the original input (``flip_heatmaps`` with ``spec.flip_index``);
-    codecs where it does not apply say ``supports_flip = False``.
+    Where a flip test applies (the heatmap and regression codecs, given the ``spec`` whose
+    left/right pairs they swap), ``flip_back`` maps the heads predicted for the mirrored input
+    back to the original input, in the form of its argument (a tensor, every stage of a list,
+    or the decoded entry of a dict), so that ``decode(average(heads, flip_back(heads_of_mirror)))``
+    is the flip test (:meth:`posekit.models.estimator.Estimator.heads` runs it). Codecs where it
+    does not apply say ``supports_flip = False``.
 
 Attributes
     ``input_size = (W, H)``: the input the heads refer to. A codec knows nothing about images,
     crops or affines; the predictor maps input pixels to the image. Where the input size varies
     per image it is the decode's ``input_size`` argument instead, defaulting to what the grid
     implies: :class:`MultiPoseCodec` (sides any multiples of 32, ``input = 4 * grid``) and
-    :class:`PoseNetCodec` (sides ``16 k + 1``, ``input = 16 (grid - 1) + 1``; only checked).
-    ``spec``: the :class:`posekit.skeleton.KeypointSpec` of the codec's keypoints where the codec
-    is tied to one (the MoveNet and PoseNet codecs: ``COCO17``).
+    :class:`PoseNetCodec` (sides ``16 k + 1``, ``input = 16 (grid - 1) + 1``; only checked);
+    their ``input_size_for(width, height, long_side)`` picks it for an image.
+    ``spec``: the :class:`posekit.skeleton.KeypointSpec` of the codec's keypoints (the imported
+    models' codecs are tied to one; the trainable ones take it as an argument).
+    ``udp_warp``: the crop warp the codec's frame assumes (True: UDP's,
+    ``crop_affine(..., udp=True)``); whoever cuts crops (dataset, predictor) uses it.
 
 Codecs here: :class:`MSRAHeatmap`, :class:`UDPHeatmap` (Gaussian heatmaps, DARK or argmax
 decoding), :class:`RegressionCodec` (trainable: ``encode`` too); :class:`MoveNetSingleCodec`,
-:class:`MultiPoseCodec`, :class:`PoseNetCodec` (decode only, for imported graphs).
-
-Not yet on the contract (the wiring step of issue 10): the heatmap and regression codecs'
-``decode`` still returns ``(B, K, 3)`` (no ``N`` axis), they have no ``flip_back`` /
-``supports_flip`` / ``spec`` yet, and their ``decode`` takes a tensor or a list, not a dict.
+:class:`MultiPoseCodec`, :class:`PoseNetCodec`, :class:`BlazePoseLandmarkCodec` (decode only,
+for imported graphs).
 """
 
+from posekit.codecs.blazepose import BlazePoseLandmarkCodec
 from posekit.codecs.common import Instances
 from posekit.codecs.heatmap import (
-    HeatmapTarget, MSRAHeatmap, UDPHeatmap, flip_back_keypoints, flip_heatmaps, to_image,
+    HeatmapTarget, MSRAHeatmap, UDPHeatmap, flip_heatmaps, to_image,
 )
 from posekit.codecs.movenet import MoveNetSingleCodec, MultiPoseCodec
 from posekit.codecs.posenet import POSENET_EDGES, PoseNetCodec
 from posekit.codecs.regression import RegressionCodec, RegressionTarget
 
-__all__ = ["HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "flip_heatmaps", "flip_back_keypoints",
-           "to_image", "RegressionCodec", "RegressionTarget", "Instances", "MoveNetSingleCodec",
-           "MultiPoseCodec", "PoseNetCodec", "POSENET_EDGES"]
+__all__ = ["HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "flip_heatmaps", "to_image", "RegressionCodec",
+           "RegressionTarget", "Instances", "MoveNetSingleCodec", "MultiPoseCodec", "PoseNetCodec", "POSENET_EDGES",
+           "BlazePoseLandmarkCodec"]

@@ -1,4 +1,4 @@
-"""What the codecs of multi-head models share: the multi-person result type, reading heads.
+"""What the codecs share: the multi-person result type, reading heads.
 
 Multi-person codecs (:class:`~posekit.codecs.movenet.MultiPoseCodec`,
 :class:`~posekit.codecs.posenet.PoseNetCodec`) return :class:`Instances`: a fixed number of
@@ -8,13 +8,17 @@ padding (all zero, score 0).
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Mapping, NamedTuple, Union
 
 import torch
 
 from posekit.errors import PosekitError
 
-__all__ = ["Instances", "require_heads"]
+__all__ = ["Instances", "Heads", "require_heads", "final_head", "map_final"]
+
+#: What a model's forward returns and a codec's ``decode`` takes: a tensor, a list of stage
+#: tensors (intermediate supervision, the final prediction last), or a dict of named tensors.
+Heads = Union[torch.Tensor, list, tuple, Mapping[str, torch.Tensor]]
 
 
 class Instances(NamedTuple):
@@ -34,17 +38,54 @@ class Instances(NamedTuple):
     boxes: torch.Tensor
 
 
-def require_heads(heads: Mapping[str, torch.Tensor], names: tuple[str, ...], codec: str) -> list[torch.Tensor]:
-    """``[heads[n] for n in names]`` as float32 ``(B, C, h, w)`` tensors, or a
-    :class:`PosekitError` naming the codec and what is missing or malformed."""
+def require_heads(heads: Mapping[str, torch.Tensor], names: tuple[str, ...], codec: str,
+                  on_grid: bool = True) -> list[torch.Tensor]:
+    """``[heads[n] for n in names]`` as float32 tensors, or a :class:`PosekitError` naming the
+    codec and what is missing or malformed. ``on_grid``: all ``(B, C, h, w)`` on one grid
+    (else only the batch sizes must agree)."""
     if not isinstance(heads, Mapping):
         raise PosekitError(f"{codec}.decode expects a dict of heads {names}, got {type(heads).__name__}")
     missing = [n for n in names if n not in heads]
     if missing:
         raise PosekitError(f"{codec}.decode: heads {missing} missing (got {sorted(heads)})")
     out = [heads[n].float() for n in names]
+    if not on_grid:
+        if len({t.shape[0] if t.ndim else None for t in out}) != 1 or out[0].ndim == 0:
+            raise PosekitError(f"{codec}.decode: heads {names} must share the batch size, got "
+                               + ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, out)))
+        return out
     grids = {(t.shape[0], t.shape[2], t.shape[3]) if t.ndim == 4 else None for t in out}  # (B, h, w)
     if None in grids or len(grids) != 1:
         raise PosekitError(f"{codec}.decode: heads {names} must be (B, C, h, w) on one grid, got "
                            + ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(names, out)))
     return out
+
+
+def final_head(heads: Heads, key: str, codec: str) -> torch.Tensor:
+    """The one tensor a single-head codec decodes: ``heads`` itself, the last of a list of
+    stages, or ``heads[key]`` of a dict (an imported graph's forward); a
+    :class:`PosekitError` naming the codec otherwise."""
+    if isinstance(heads, (list, tuple)):
+        if not heads:
+            raise PosekitError(f"{codec}.decode: empty list of heads")
+        heads = heads[-1]
+    elif isinstance(heads, Mapping):
+        if key not in heads:
+            raise PosekitError(f"{codec}.decode: head {key!r} missing (got {sorted(heads)})")
+        heads = heads[key]
+    if not torch.is_tensor(heads):
+        raise PosekitError(f"{codec}.decode expects a tensor, a list of stages or a dict with {key!r}, "
+                           f"got {type(heads).__name__}")
+    return heads
+
+
+def map_final(heads: Heads, key: str, fn) -> Heads:
+    """``heads`` with ``fn`` applied to what :func:`final_head` reads, in the same form: a
+    tensor gives a tensor, a list of stages a list with every stage mapped, a dict ``{key:
+    fn(heads[key])}`` (only the head the codec decodes). How ``flip_back`` keeps the form of
+    its input, so that the flip test can average stage by stage (``posekit.models.estimator``)."""
+    if isinstance(heads, (list, tuple)):
+        return [fn(h) for h in heads]
+    if isinstance(heads, Mapping):
+        return {key: fn(final_head(heads, key, "flip_back"))}
+    return fn(heads)

@@ -13,9 +13,11 @@ UDP's warp (``crop_affine(..., udp=True)``; each codec names its warp in ``udp_w
 ``MSRAHeatmap(mmpose_frame=True)`` is the frame ``x_hm = x_crop / s`` of weights trained in
 MMPose (see its docstring).
 
-Decoders run batched in torch on ``(B, K, h, w)`` tensors and return ``(B, K, 3)`` =
-``[x, y, score]`` in input-crop pixels; :func:`to_image` maps them to image pixels through the
-inverse of the image-to-crop affine.
+The codecs' ``decode`` runs batched in torch on ``(B, K, h, w)`` heatmaps and returns
+``(B, 1, K, 3)`` = ``[x, y, score]`` in input-crop pixels (the contract of :mod:`posekit.codecs`:
+one person per crop); :func:`to_image` maps ``(B, K, 3)`` crop keypoints to image pixels through
+the inverse of the image-to-crop affine. ``flip_back`` maps the heatmaps of a mirrored crop back
+(:func:`flip_heatmaps` with the codec's ``spec.flip_index``), for the flip test.
 
 References:
     * Xiao, Wu, Wei. *Simple Baselines for Human Pose Estimation and Tracking*, ECCV 2018
@@ -38,10 +40,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from posekit.codecs.common import Heads, final_head, map_final
+from posekit.errors import PosekitError
+from posekit.skeleton import KeypointSpec
+
 __all__ = [
     "HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "default_sigma", "gaussian_heatmaps",
     "argmax_quarter", "blur_sigma", "default_blur_kernel", "gaussian_blur", "dark_decode",
-    "flip_heatmaps", "flip_back_keypoints", "to_image",
+    "flip_heatmaps", "to_image",
 ]
 
 
@@ -276,15 +282,6 @@ def flip_heatmaps(heatmaps: torch.Tensor, flip_index: tuple[int, ...] | list[int
     return out
 
 
-def flip_back_keypoints(keypoints_crop: torch.Tensor, flip_index: tuple[int, ...] | list[int],
-                        crop_width: int) -> torch.Tensor:
-    """Keypoints ``(B, K, 3)`` decoded from a flipped crop, back in the original crop frame:
-    ``x -> W - 1 - x`` and left/right swapped (the regression counterpart of :func:`flip_heatmaps`)."""
-    out = keypoints_crop[:, list(flip_index)].clone()
-    out[..., 0] = crop_width - 1 - out[..., 0]
-    return out
-
-
 def to_image(keypoints_crop: torch.Tensor | np.ndarray, affines: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Crop pixels -> image pixels through the inverse of each image-to-crop affine.
 
@@ -335,7 +332,15 @@ class MSRAHeatmap:
         blur_kernel: DARK modulation kernel size (odd, σ by :func:`blur_sigma`, as MMPose's
             ``blur_kernel_size``); default :func:`default_blur_kernel`; ``0`` disables it.
         mmpose_frame: heatmap frame ``x_hm = x_crop * w / W`` of weights trained in MMPose.
+        spec: the keypoint spec of the channels (their left/right pairs are what
+            :meth:`flip_back` swaps); without one there is no flip test (``supports_flip``).
+
+    ``decode(heads)`` takes what the model returns: ``(B, K, h, w)`` heatmaps, a list of stages
+    (the last is decoded) or a dict whose ``"heatmap"`` entry holds them (an imported graph).
     """
+
+    #: The key of the heatmaps in a dict of heads.
+    head_key = "heatmap"
 
     #: The crop warp this codec's targets are defined for: False = posekit's edge-to-edge
     #: ``crop_affine``; True = UDP's (``crop_affine(..., udp=True)``). Whoever cuts the crops
@@ -344,7 +349,9 @@ class MSRAHeatmap:
 
     def __init__(self, input_size: tuple[int, int] = (192, 256), heatmap_size: tuple[int, int] | None = None,
                  sigma: float | None = None, unbiased: bool = True, decoder: str = "dark",
-                 blur_kernel: int | None = None, mmpose_frame: bool = False) -> None:
+                 blur_kernel: int | None = None, mmpose_frame: bool = False,
+                 spec: KeypointSpec | None = None) -> None:
+        self.spec = spec
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = tuple(int(v) for v in heatmap_size) if heatmap_size else (
             self.input_size[0] // 4, self.input_size[1] // 4)
@@ -362,7 +369,7 @@ class MSRAHeatmap:
         self.flip_shift = self.mmpose_frame
 
     def __repr__(self) -> str:
-        extra = ", mmpose_frame=True" if self.mmpose_frame else ""
+        extra = (", mmpose_frame=True" if self.mmpose_frame else "") + (f", spec={self.spec.name}" if self.spec else "")
         return (f"{type(self).__name__}(input_size={self.input_size}, heatmap_size={self.heatmap_size}, "
                 f"sigma={self.sigma:g}, unbiased={self.unbiased}, decoder={self.decoder!r}, "
                 f"blur_kernel={self.blur_kernel}{extra})")
@@ -406,17 +413,36 @@ class MSRAHeatmap:
         maxval = hm.amax(dim=(-2, -1)).unsqueeze(-1)
         return torch.cat([dark_decode(hm, self.blur_kernel).to(hm.dtype), maxval], dim=-1)
 
-    def decode(self, heatmaps: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        """Heatmaps ``(B, K, h, w)`` (or a list of stages, final last) -> ``(B, K, 3)``
-        ``[x, y, score]`` in input-crop pixels."""
-        if isinstance(heatmaps, (list, tuple)):
-            heatmaps = heatmaps[-1]
+    def _heatmaps(self, heads: Heads) -> torch.Tensor:
+        """The ``(B, K, h, w)`` heatmaps in ``heads``, shape checked."""
+        heatmaps = final_head(heads, self.head_key, type(self).__name__)
         if heatmaps.ndim != 4 or tuple(heatmaps.shape[-2:]) != (self.heatmap_size[1], self.heatmap_size[0]):
             raise ValueError(f"{type(self).__name__}.decode expects (B, K, {self.heatmap_size[1]}, "
                              f"{self.heatmap_size[0]}) heatmaps, got {tuple(heatmaps.shape)}")
-        c = self.decode_heatmap_coords(heatmaps)
+        return heatmaps
+
+    def decode(self, heads: Heads) -> torch.Tensor:
+        """Heatmaps ``(B, K, h, w)`` (or a list of stages, final last, or a dict) ->
+        ``(B, 1, K, 3)`` ``[x, y, score]`` in input-crop pixels."""
+        c = self.decode_heatmap_coords(self._heatmaps(heads))
         xy = self.heatmap_to_crop(c[..., :2])
-        return torch.cat([xy, c[..., 2:].clamp(0.0, 1.0)], dim=-1)
+        return torch.cat([xy, c[..., 2:].clamp(0.0, 1.0)], dim=-1)[:, None]
+
+    @property
+    def supports_flip(self) -> bool:
+        """Whether :meth:`flip_back` can run: it needs the spec's left/right pairs."""
+        return self.spec is not None
+
+    def flip_back(self, heads: Heads) -> Heads:
+        """Heads predicted for horizontally mirrored crops -> heads of the original crops:
+        each map mirrored, left/right channels swapped (:func:`flip_heatmaps`, with the
+        one-pixel shift in MMPose's frame, ``flip_shift``). Same form as ``heads`` (every stage
+        of a list; of a dict, the ``"heatmap"`` entry only)."""
+        if self.spec is None:
+            raise PosekitError(f"{type(self).__name__} was built without a keypoint spec: no flip test "
+                               "(it needs the left/right pairs)")
+        return map_final(heads, self.head_key,
+                         lambda hm: flip_heatmaps(hm, self.spec.flip_index, shift=self.flip_shift))
 
 
 class UDPHeatmap(MSRAHeatmap):
@@ -439,8 +465,10 @@ class UDPHeatmap(MSRAHeatmap):
     udp_warp = True
 
     def __init__(self, input_size: tuple[int, int] = (192, 256), heatmap_size: tuple[int, int] | None = None,
-                 sigma: float | None = None, decoder: str = "dark", blur_kernel: int | None = None) -> None:
-        super().__init__(input_size, heatmap_size, sigma, unbiased=True, decoder=decoder, blur_kernel=blur_kernel)
+                 sigma: float | None = None, decoder: str = "dark", blur_kernel: int | None = None,
+                 spec: KeypointSpec | None = None) -> None:
+        super().__init__(input_size, heatmap_size, sigma, unbiased=True, decoder=decoder, blur_kernel=blur_kernel,
+                         spec=spec)
 
     def crop_to_heatmap(self, xy):
         (W, H), (w, h) = self.input_size, self.heatmap_size

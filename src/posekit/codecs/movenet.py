@@ -23,6 +23,7 @@ grid's middle cell ``(h // 2, w // 2)``, which is not symmetric under a mirror o
 
 from __future__ import annotations
 
+import math
 from typing import Mapping
 
 import torch
@@ -92,6 +93,7 @@ class MoveNetSingleCodec:
     spec = COCO17
     stride = 4
     supports_flip = False
+    udp_warp = False
     head_names = ("heatmap", "center", "regress", "offset")
 
     def __init__(self, input_size: tuple[int, int] = (256, 256)) -> None:
@@ -127,7 +129,7 @@ class MultiPoseCodec:
 
     Input size. MultiPose runs on any input whose sides are multiples of 32, so it varies per
     image; it is an argument of :meth:`decode_instances` (default ``stride * (w, h)`` of the heads,
-    which is what a multiple-of-32 input gives).
+    which is what a multiple-of-32 input gives), and :meth:`input_size_for` picks it for an image.
 
     Args:
         max_people: rows per image (the graph keeps 6).
@@ -138,7 +140,10 @@ class MultiPoseCodec:
     spec = COCO17
     stride = 4
     supports_flip = False
+    udp_warp = False
     head_names = ("center", "heatmap", "regress", "offset", "box_scale", "box_offset")
+    #: Input sides are multiples of this.
+    multiple = 32
 
     def __init__(self, max_people: int = 6, keypoint_threshold: float = 0.127, spread: float = 0.3) -> None:
         if max_people < 1:
@@ -150,6 +155,16 @@ class MultiPoseCodec:
     def __repr__(self) -> str:
         return (f"MultiPoseCodec(max_people={self.max_people}, keypoint_threshold={self.keypoint_threshold:g}, "
                 f"spread={self.spread:g})")
+
+    def input_size_for(self, width: int, height: int, long_side: int) -> tuple[int, int]:
+        """The input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side``: the
+        long side ``long_side``, the short side scaled alike, both rounded up to a multiple of 32.
+        ``long_side`` must be a multiple of 32 (:class:`PosekitError` otherwise)."""
+        if long_side % self.multiple:
+            raise PosekitError(f"MultiPose long side must be a multiple of {self.multiple}, got {long_side}")
+        s = long_side / max(width, height)
+        m = self.multiple
+        return int(math.ceil(width * s / m) * m), int(math.ceil(height * s / m) * m)
 
     @torch.no_grad()
     def decode_instances(self, heads: Mapping[str, torch.Tensor],

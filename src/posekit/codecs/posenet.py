@@ -82,6 +82,7 @@ class PoseNetCodec:
     spec = COCO17
     stride = 16
     supports_flip = False
+    udp_warp = False
     head_names = ("heatmap", "offset", "displacement_fwd", "displacement_bwd")
 
     def __init__(self, max_people: int = 20, root_threshold: float = 0.15, nms_radius: float = 20.0,
@@ -96,6 +97,16 @@ class PoseNetCodec:
     def __repr__(self) -> str:
         return (f"PoseNetCodec(max_people={self.max_people}, root_threshold={self.root_threshold:g}, "
                 f"nms_radius={self.nms_radius:g}, refine_steps={self.refine_steps})")
+
+    def input_size_for(self, width: int, height: int, long_side: int) -> tuple[int, int]:
+        """The input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side``: both
+        sides ``16 k + 1``, the long one ``long_side`` (which must be ``16 k + 1``,
+        :class:`PosekitError` otherwise), the short one scaled alike and rounded up."""
+        if (long_side - 1) % self.stride:
+            raise PosekitError(f"PoseNet input side must be {self.stride}k + 1, got {long_side}")
+        s = (long_side - 1) / max(width, height)
+        return (int(np.ceil(width * s / self.stride)) * self.stride + 1,
+                int(np.ceil(height * s / self.stride)) * self.stride + 1)
 
     @torch.no_grad()
     def decode_instances(self, heads: Mapping[str, torch.Tensor],

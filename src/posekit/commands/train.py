@@ -43,18 +43,23 @@ def register(subparsers) -> None:
     p.add_argument("--list-presets", action="store_true", help="list the presets and the valid keys, then exit")
     p.set_defaults(func=run_train)
 
+    from posekit.commands.predict import add_box_options
     e = subparsers.add_parser(
         "eval-model", help="evaluate a trained checkpoint on an annotated set with GT boxes",
-        description="Crop every annotated person from its ground-truth box, predict (with flip test), "
-                    "map back to the image and score: COCO AP for COCO JSON, PCKh for MPII, else PCK.")
+        description="posekit predict on the ground-truth boxes (every labelled, non-crowd person; with "
+                    "flip test) or on --boxes, followed by the metric (the same numbers as predict --boxes "
+                    "then posekit eval): COCO AP for COCO JSON, PCKh for MPII, else PCK.")
     e.add_argument("checkpoint", help="a checkpoint.safetensors written by posekit train")
     e.add_argument("--gt", required=True, help="annotation file (COCO JSON, MPII JSON/.mat, ...)")
     e.add_argument("--images", required=True, help="image folder")
     e.add_argument("--metric", choices=("coco", "pck", "pckh"), default=None,
                    help="default: coco for COCO files, pckh for MPII, pck otherwise")
+    add_box_options(e, "instead of the ground truth's", "by image_id; OKS-NMS as predict applies it; metric coco only")
     e.add_argument("--no-flip", action="store_true", help="disable the flip test")
     e.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default auto)")
-    e.add_argument("--batch-size", type=int, default=32)
+    e.add_argument("--batch-size", type=int, default=None,
+                   help="crops per forward pass (default: predict's, 1 on the CPU and 16 on a GPU, so that the "
+                        "numbers equal predict's to the last digit)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     e.set_defaults(func=run_eval_model)
 
@@ -119,7 +124,8 @@ def run_eval_model(args: argparse.Namespace) -> int:
     from posekit.engine.evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.gt, args.images, metric=args.metric,
-                                  device=args.device, flip_test=not args.no_flip, batch_size=args.batch_size)
+                                  device=args.device, flip_test=not args.no_flip, batch_size=args.batch_size,
+                                  boxes=args.boxes, box_score=args.box_score)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

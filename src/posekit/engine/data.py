@@ -33,19 +33,30 @@ __all__ = ["build_codec", "create_model", "build_records", "build_train_set", "b
 _SYNTH_SCENE_SCALE = 1.25
 
 
-def build_codec(cfg: ExperimentConfig):
-    """The codec named by ``cfg.model.codec`` for ``cfg.data.input_size`` and stride."""
+def build_codec(cfg: ExperimentConfig, spec: KeypointSpec | None = None):
+    """The codec named by ``cfg.model.codec`` for ``cfg.data.input_size`` and stride, for the
+    keypoints of ``spec`` (default: ``cfg.data.spec``; its left/right pairs give the flip test)."""
     m = cfg.model
     W, H = cfg.data.input_size
+    if spec is None:
+        spec = _spec_of(cfg)
     if m.codec == "regression":
-        return RegressionCodec((W, H))
+        return RegressionCodec((W, H), spec=spec)
     hm = (W // m.stride, H // m.stride)
     sigma = m.sigma if m.sigma > 0 else None
     if m.codec == "msra":
-        return MSRAHeatmap((W, H), hm, sigma=sigma, decoder=m.decoder)
+        return MSRAHeatmap((W, H), hm, sigma=sigma, decoder=m.decoder, spec=spec)
     if m.codec == "udp":
-        return UDPHeatmap((W, H), hm, sigma=sigma, decoder=m.decoder)
+        return UDPHeatmap((W, H), hm, sigma=sigma, decoder=m.decoder, spec=spec)
     raise PosekitError(f"unknown codec {m.codec!r}; valid: msra, udp, regression")
+
+
+def _spec_of(cfg: ExperimentConfig) -> KeypointSpec:
+    from posekit.skeleton import get_spec
+    try:
+        return get_spec(cfg.data.spec)
+    except KeyError as e:
+        raise PosekitError(f"data.spec: {e.args[0]}") from None
 
 
 def create_model(arch: str, num_keypoints: int, kwargs: dict | None = None) -> nn.Module:

@@ -1,18 +1,29 @@
-"""Top-down evaluation with ground-truth boxes: crop, (flip test), decode, back-project, score.
+"""Top-down evaluation: prediction on ground-truth (or given) person boxes, then the metrics.
 
     metrics = evaluate_checkpoint("run/checkpoint.safetensors", gt="person_keypoints_val.json",
                                   images="val2017/")
 
-Every labelled, non-crowd person of the ground truth is cropped from its box (padding 1.25,
-the model's input size), the model's heads are decoded by the checkpoint's codec, optionally
-averaged with the prediction on the mirrored crop (heatmaps are flipped back and their
-left/right channels swapped before averaging), mapped to image pixels through the inverse of
-the crop's affine, and scored:
+:func:`evaluate_checkpoint` (``posekit eval-model``) is ``posekit predict`` on the boxes followed
+by ``posekit eval``, through the same code: the checkpoint becomes an
+:class:`~posekit.models.estimator.Estimator`, a
+:class:`~posekit.pipelines.topdown.TopDownPredictor` crops every box (padding 1.25, the model's
+input size and warp), runs the estimator (with the flip test: the mirrored crops' heads mapped
+back by the codec's ``flip_back`` and averaged), decodes, maps back to the image and scores
+each pose (``sqrt(box score) * confident-keypoint mass``, box score 1 for ground-truth boxes);
+poses become COCO results entries exactly as ``predict`` writes them (``Poses.to_coco``) and
+are scored in memory (no JSON file in between):
 
-* ``"coco"``: OKS AP/AR via :func:`posekit.metrics.coco_eval` (result score = mean of the
-  keypoint scores above 0.2, as in Simple Baselines' rescoring; GT boxes have score 1);
+* ``"coco"``: OKS AP/AR via :func:`posekit.metrics.coco_eval` on the file's ground truth;
 * ``"pck"``: PCK@0.2 normalised by the torso diameter and by the box size;
 * ``"pckh"``: PCKh@0.5 with the MPII head boxes (or head segment).
+
+Ground-truth boxes: every labelled, non-crowd person (the people a ``TopDownDataset`` holds,
+with its box rule), no pose NMS. Given boxes (a COCO results file of person boxes, ``boxes``):
+those scoring at least ``box_score`` in each image, OKS-NMS as ``predict`` applies (COCO AP only).
+
+The engine's periodic evaluation (:func:`evaluate_model`) feeds dataset batches (the same crops)
+through the same estimator methods (``heads`` with the flip test, ``decode``) and scores with
+:func:`score_predictions`.
 """
 
 from __future__ import annotations
@@ -23,23 +34,33 @@ import numpy as np
 import torch
 from torch import nn
 
-from posekit.codecs.heatmap import flip_back_keypoints, flip_heatmaps, to_image
-from posekit.codecs.regression import RegressionCodec
+from posekit.codecs.heatmap import to_image
 from posekit.data.records import ImageRecord
 from posekit.errors import PosekitError
 from posekit.skeleton import KeypointSpec
 
 __all__ = ["predict_topdown", "score_predictions", "evaluate_model", "evaluate_checkpoint", "mean_pose_baseline",
-           "METRICS"]
+           "training_estimator", "METRICS"]
 
 METRICS = ("coco", "pck", "pckh")
+
+
+def training_estimator(model: nn.Module, codec, spec: KeypointSpec):
+    """The :class:`~posekit.models.estimator.Estimator` of a model being trained: its codec,
+    the datasets' normalisation, the codec's input size."""
+    from posekit.models.estimator import Estimator, imagenet_inputs
+    return Estimator(model, codec, input_size=codec.input_size, spec=spec, normalise=imagenet_inputs,
+                     name=getattr(model, "zoo_name", type(model).__name__))
 
 
 @torch.no_grad()
 def predict_topdown(model: nn.Module, codec, dataset, spec: KeypointSpec, device: torch.device,
                     flip_test: bool = True, batch_size: int = 32) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Keypoints ``(N, K, 3)`` ``[x, y, score]`` in image pixels for the N samples of a
-    TopDownDataset (built with ``train=False``), and each sample's ``(image_index, person_index)``."""
+    TopDownDataset (built with ``train=False``), and each sample's ``(image_index, person_index)``.
+    The samples' normalised crops go through :meth:`Estimator.heads` (flip test included) and
+    :meth:`Estimator.decode`, then back through each crop's affine."""
+    est = training_estimator(model, codec, spec)
     was_training = model.training
     model.eval()
     out, where = [], []
@@ -48,20 +69,7 @@ def predict_topdown(model: nn.Module, codec, dataset, spec: KeypointSpec, device
             samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
             images = torch.stack([s["image"] for s in samples]).to(device)
             affines = torch.stack([s["affine"] for s in samples])
-            heads = model(images)
-            if flip_test:
-                heads_f = model(images.flip(-1))
-            if isinstance(codec, RegressionCodec):
-                kp = codec.decode(heads)
-                if flip_test:
-                    kp_f = flip_back_keypoints(codec.decode(heads_f), spec.flip_index, codec.input_size[0])
-                    kp = 0.5 * (kp + kp_f)
-            else:
-                hm = heads[-1] if isinstance(heads, (list, tuple)) else heads
-                if flip_test:
-                    hm_f = heads_f[-1] if isinstance(heads_f, (list, tuple)) else heads_f
-                    hm = 0.5 * (hm + flip_heatmaps(hm_f, spec.flip_index, shift=codec.flip_shift))
-                kp = codec.decode(hm.float())
+            kp = est.decode(est.heads(images, flip_test))[:, 0]
             out.append(to_image(kp.cpu(), affines).numpy())
             where += [(int(s["image_index"]), int(s["person_index"])) for s in samples]
     finally:
@@ -72,24 +80,18 @@ def predict_topdown(model: nn.Module, codec, dataset, spec: KeypointSpec, device
 
 def score_predictions(pred: np.ndarray, where: list[tuple[int, int]], records: list[ImageRecord],
                       spec: KeypointSpec, metric: str, gt_coco=None) -> dict[str, float]:
-    """Metrics of predictions ``(N, K, 3)`` (image pixels) for the people ``where``."""
+    """Metrics of predictions ``(N, K, 3)`` (image pixels) for the people ``where``. COCO AP
+    scores each pose by the mean of its keypoint scores above 0.2 (Simple Baselines' rescoring)
+    against the records' ground truth (``gt_coco`` is not used: no COCO JSON in between)."""
     if metric not in METRICS:
         raise PosekitError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     if metric == "coco":
+        from posekit.data.formats import CocoGroundTruth, CocoResults
         from posekit.metrics import coco_eval
-        results = []
-        for kp, (i, _) in zip(pred, where):
-            s = kp[:, 2]
-            good = s > 0.2
-            score = float(s[good].mean()) if good.any() else 0.0
-            results.append({"image_id": int(records[i].image_id), "category_id": 1,
-                            "keypoints": [float(v) for v in kp.reshape(-1)], "score": score})
-        if gt_coco is None:
-            from posekit.data.formats.coco import records_to_coco
-            gt_coco = records_to_coco(records, spec)
-        if isinstance(gt_coco, (str, Path)):
-            gt_coco = str(gt_coco)
-        return {k: float(v) for k, v in coco_eval(gt_coco, results, spec=spec).items()}
+        truth = CocoGroundTruth.from_records(records, spec)        # no COCO JSON in between
+        scores = [float(s[s > 0.2].mean()) if (s > 0.2).any() else 0.0 for s in pred[:, :, 2]]
+        results = CocoResults.create(truth.image_ids[[i for i, _ in where]].reshape(-1), pred, scores)
+        return {k: float(v) for k, v in coco_eval(truth, results, spec=spec).items()}
     from posekit.metrics.pck import bbox_size, pck, pckh, torso_size
     gt = np.stack([records[i].keypoints[p] for i, p in where]) if where else np.zeros((0, spec.num_keypoints, 3))
     if metric == "pckh":
@@ -112,40 +114,72 @@ def evaluate_model(model: nn.Module, codec, eval_set, spec: KeypointSpec, device
 
 
 def evaluate_checkpoint(checkpoint: str | Path, gt: str | Path, images: str | Path, metric: str | None = None,
-                        device: str | None = None, flip_test: bool = True, batch_size: int = 32) -> dict[str, float]:
+                        device: str | None = None, flip_test: bool = True, batch_size: int | None = None,
+                        boxes: str | Path | None = None, box_score: float = 0.0) -> dict[str, float]:
     """Evaluate a training checkpoint on an annotation file (COCO JSON, MPII JSON/.mat, ...)
-    with its images folder. ``metric`` defaults to ``"coco"`` for COCO files, ``"pckh"`` for
-    MPII and ``"pck"`` otherwise."""
-    from posekit.data.datasets import FolderImages, TopDownDataset
-    from posekit.data.formats import detect_format, read_annotations
-    from posekit.device import resolve_device
-    from posekit.engine.checkpoint import load_checkpoint
-    from posekit.engine.config import config_from_dict
-    from posekit.engine.data import build_codec, create_model
-    from posekit.skeleton import get_spec
+    with its images folder: ``posekit predict`` on the ground-truth boxes (or on ``boxes``, a
+    COCO results file of person boxes, those scoring at least ``box_score``) followed by the
+    metric (see the module doc). ``metric`` defaults to ``"coco"`` for COCO files, ``"pckh"``
+    for MPII and ``"pck"`` otherwise.
 
-    ckpt = load_checkpoint(checkpoint)
-    cfg = config_from_dict(ckpt.config, source=ckpt.path)
-    try:
-        spec = get_spec(ckpt.spec.get("name", cfg.data.spec))
-    except KeyError as e:
-        raise PosekitError(f"{ckpt.path}: {e.args[0]}") from None
-    dev = resolve_device(device)
-    model = create_model(ckpt.arch, spec.num_keypoints, cfg.model.kwargs)
-    ckpt.load_model(model, ckpt.arch, spec, kwargs=cfg.model.kwargs)
-    model.to(dev)
-    codec = build_codec(cfg)
+    ``batch_size``: crops per forward pass, default ``predict``'s
+    (:func:`posekit.device.default_crop_batch`: 1 on the CPU). Images run one at a time, as in
+    ``predict``: a network's output can differ in its last bits with the batch it runs in (a
+    SimpleBaseline on the COCO sample: up to 6e-5 px between 1 and 32 crops per pass), and
+    equal batches keep the two equal to the last digit."""
+    from posekit.data.datasets import FolderImages, TopDownDataset
+    from posekit.data.formats import detect_format, read_annotations, read_coco_ground_truth
+    from posekit.device import default_crop_batch
+    from posekit.models.estimator import Estimator
+    from posekit.pipelines.topdown import TopDownPredictor
+
+    est = Estimator.from_checkpoint(checkpoint, device)
+    spec = est.spec
     fmt = detect_format(Path(gt))
-    records = read_annotations(gt, image_dir=images, spec=spec)
+    truth = read_coco_ground_truth(gt, spec) if fmt == "coco" else None
+    records = truth.to_records() if truth is not None else read_annotations(gt, image_dir=images, spec=spec)
     if records and records[0].spec.num_keypoints != spec.num_keypoints:
         raise PosekitError(f"{gt}: {records[0].spec.num_keypoints} keypoints per person, but the checkpoint's "
                            f"model predicts {spec.num_keypoints} ({spec.name})")
     metric = metric or {"coco": "coco", "mpii": "pckh"}.get(fmt, "pck")
+    if metric not in METRICS:
+        raise PosekitError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     if metric == "coco" and fmt != "coco":
         raise PosekitError(f"{gt}: metric 'coco' needs a COCO keypoints JSON (this file is {fmt})")
-    ds = TopDownDataset(records, FolderImages(images), spec, input_size=tuple(cfg.data.input_size), train=False)
-    pred, where = predict_topdown(model, codec, ds, spec, dev, flip_test, batch_size)
-    return score_predictions(pred, where, records, spec, metric, str(gt) if metric == "coco" else None)
+    if boxes is not None and metric != "coco":
+        raise PosekitError(f"--boxes: metric {metric!r} scores one prediction per annotated person, from its "
+                           "ground-truth box; given boxes are scored with metric 'coco'")
+    source = FolderImages(images)
+    predictor = TopDownPredictor(None, est, pose_nms="none" if boxes is None else "oks",
+                                 max_batch=batch_size or default_crop_batch(est.device), flip_test=flip_test)
+    # per image: (boxes (M, 4) xyxy, box scores (M,), the ground-truth people they are)
+    if boxes is not None:
+        from posekit.pipelines.detector import PersonBoxes
+        given = PersonBoxes.read(boxes, box_score)
+        people = [(*given.of_image(r.image_id), []) for r in records]
+    else:      # the people a TopDownDataset evaluates: labelled, not crowd; its box rule
+        ds = TopDownDataset(records, source, spec, input_size=est.input_size, train=False)
+        who: list[list[int]] = [[] for _ in records]
+        for i, p in ds.samples:
+            who[i].append(p)
+        people = [(np.array([ds.person_box(i, p) for p in ps], np.float32).reshape(-1, 4),
+                   np.ones(len(ps), np.float32), ps) for i, ps in enumerate(who)]
+    if metric == "coco":
+        from posekit.data.formats import parse_coco_results
+        from posekit.metrics import coco_eval
+        entries: list[dict] = []
+        for r, (b, sc, _) in zip(records, people):
+            if len(b):
+                entries += predictor.predict_boxes(source.get(r.file_name), b, sc).to_coco(image_id=r.image_id)
+        results = parse_coco_results(entries, "<eval-model>", spec.num_keypoints)   # what predict writes
+        return {k: float(v) for k, v in coco_eval(truth, results, spec=spec).items()}
+    pred, where = [], []
+    for i, (r, (b, _, ps)) in enumerate(zip(records, people)):
+        if len(b):
+            pred += predictor.keypoints_in_boxes([source.get(r.file_name)], [b])
+            where += [(i, p) for p in ps]
+    pred_arr = np.concatenate(pred) if pred else np.zeros((0, spec.num_keypoints, 3), np.float32)
+    return score_predictions(pred_arr, where, records, spec, metric)
 
 
 def mean_pose_baseline(train_dataset, eval_set, spec: KeypointSpec) -> dict[str, float]:

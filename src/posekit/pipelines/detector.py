@@ -1,8 +1,11 @@
-"""Person detector for the top-down pipelines: NanoDet from the pretrained package."""
+"""Person boxes for the top-down pipelines: NanoDet from the pretrained package, or boxes
+given in a file (:class:`PersonBoxes`)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,7 +15,7 @@ from posekit.nms import box_nms
 from posekit.pipelines.nanodet import decode_nanodet
 from posekit.pipelines.preprocess import boxes_to_image, stretch_affine, to_tensor, warp_batch
 
-__all__ = ["PersonDetector"]
+__all__ = ["PersonDetector", "PersonBoxes"]
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +74,52 @@ class PersonDetector:
 
     def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.detect_batch([image])[0]
+
+
+@dataclass(frozen=True)
+class PersonBoxes:
+    """Person boxes from a COCO results file of detections (``[{"image_id", "bbox": [x, y, w,
+    h], "score", "category_id"}, ...]``, e.g. ``COCO_val2017_detections_AP_H_56_person.json``,
+    or ``posekit predict``'s results.json), read by :mod:`posekit.data.formats`.
+
+    Attributes:
+        image_ids: ``(D,)`` int64.
+        boxes: ``(D, 4)`` float32 xyxy in image pixels (``x + w`` summed in float64 before the
+            cast, as the ground-truth reader does, so ground-truth boxes written as results come
+            back as the same float32 boxes).
+        scores: ``(D,)`` float32.
+        file_names: the entries' ``file_name`` (None where absent).
+        source: the file.
+    """
+
+    image_ids: np.ndarray
+    boxes: np.ndarray
+    scores: np.ndarray
+    file_names: tuple
+    source: str
+
+    @classmethod
+    def read(cls, path: str | Path, min_score: float = 0.0) -> "PersonBoxes":
+        """The person entries (``category_id`` 1) of ``path`` scoring at least ``min_score``.
+        A file whose entries have no ``bbox`` is a DataError naming it."""
+        from posekit.data.formats import parse_coco_results
+        from posekit.data.formats._common import load_json
+        from posekit.errors import DataError
+
+        obj = load_json(path)
+        res = parse_coco_results(obj, path)
+        if len(res) and res.boxes_xywh is None:
+            raise DataError(path, "its entries have no 'bbox': not a file of person boxes")
+        keep = (res.category_ids == 1) & (res.scores >= min_score)
+        b = res.boxes_xywh[keep] if res.boxes_xywh is not None else np.zeros((0, 4))
+        return cls(res.image_ids[keep], np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1).astype(np.float32),
+                   res.scores[keep].astype(np.float32), tuple(r.get("file_name") for r, k in zip(obj, keep) if k),
+                   str(path))
+
+    def select(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(boxes (M, 4), scores (M,))`` of the entries where ``mask``."""
+        return self.boxes[mask], self.scores[mask]
+
+    def of_image(self, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(boxes (M, 4), scores (M,))`` of the image ``image_id`` (M may be 0)."""
+        return self.select(self.image_ids == image_id)

@@ -7,14 +7,12 @@ inverse of that same matrix (never ``* scale`` arithmetic).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 from posekit.geometry import box_to_center_size, crop_affine, invert_affine, transform_points, warp_image
 
-__all__ = ["stretch_affine", "letterbox_affine", "padded_size", "box_crop_region", "box_crop_affine",
+__all__ = ["stretch_affine", "letterbox_affine", "box_crop_region", "box_crop_affine",
            "warp_batch", "to_tensor", "boxes_to_image"]
 
 
@@ -32,23 +30,17 @@ def letterbox_affine(width: int, height: int, out_size: tuple[int, int]) -> np.n
     return crop_affine(center, np.array([W / scale, H / scale]), out_size)
 
 
-def padded_size(width: int, height: int, long_side: int, multiple: int = 32) -> tuple[int, int]:
-    """``(W, H)`` with the long side ``long_side`` and the short side scaled alike, rounded up to
-    a multiple of ``multiple``."""
-    s = long_side / max(width, height)
-    return (int(math.ceil(width * s / multiple) * multiple), int(math.ceil(height * s / multiple) * multiple))
-
-
 def box_crop_region(box_xyxy: np.ndarray, out_size: tuple[int, int], padding: float) -> tuple[np.ndarray, np.ndarray]:
     """Centre ``(2,)`` and size ``(w, h)`` in image pixels of the crop for a person box: the box
     widened to the output's aspect ratio ``out_size = (W, H)``, then scaled by ``padding``."""
     return box_to_center_size(box_xyxy, aspect_ratio=out_size[0] / out_size[1], padding=padding)
 
 
-def box_crop_affine(box_xyxy: np.ndarray, out_size: tuple[int, int], padding: float) -> np.ndarray:
-    """Crop matrix for a person box: :func:`box_crop_region`'s region mapped onto ``out_size``."""
+def box_crop_affine(box_xyxy: np.ndarray, out_size: tuple[int, int], padding: float, udp: bool = False) -> np.ndarray:
+    """Crop matrix for a person box: :func:`box_crop_region`'s region mapped onto ``out_size``,
+    edge to edge, or with UDP's warp (``udp``: the estimator's ``udp_warp``)."""
     center, size = box_crop_region(box_xyxy, out_size, padding)
-    return crop_affine(center, size, out_size)
+    return crop_affine(center, size, out_size, udp=udp)
 
 
 def warp_batch(image: np.ndarray, affines: list[np.ndarray], out_size: tuple[int, int]) -> np.ndarray:

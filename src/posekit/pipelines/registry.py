@@ -1,19 +1,22 @@
 """Named prediction pipelines built from the pretrained package.
 
 ``build_predictor(name, device)`` returns a predictor with ``predict(image) -> Poses`` and
-``predict_batch(images) -> list[Poses]``. Weights are fetched and converted on first use (see
-``posekit.pretrained``). :data:`DEFAULT_PIPELINE` was chosen by measurement: the most accurate
-pipeline that stays interactive on a 2-thread CPU (see ``docs/predict.md`` and
+``predict_batch(images) -> list[Poses]``; ``predictor_for(estimator)`` does the same for any
+estimator (a trained checkpoint too). A pipeline is one :class:`PipelineInfo` entry naming the
+models it runs (pretrained card names: the detector, then the pose model, whose codec is named
+in :data:`posekit.models.estimator.PRETRAINED`). Weights are fetched and converted on first
+use (see ``posekit.pretrained``). :data:`DEFAULT_PIPELINE` was chosen by measurement: the most
+accurate pipeline that stays interactive on a 2-thread CPU (see ``docs/predict.md`` and
 ``benchmarks/predict.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["PipelineInfo", "PIPELINES", "DEFAULT_PIPELINE", "FAST_PIPELINE", "build_predictor",
-           "list_pipelines", "DRAW_MIN_POSE_SCORE", "DRAW_MIN_POSE_SCORE_BOTTOM_UP"]
+           "list_pipelines", "DRAW_MIN_POSE_SCORE", "DRAW_MIN_POSE_SCORE_BOTTOM_UP", "DETECTORS",
+           "DEFAULT_DETECTOR", "build_detector", "predictor_for"]
 
 #: Drawing threshold on the instance scores of the top-down pipelines
 #: (``posekit.pipelines.topdown.instance_scores``): on the real samples every correct pose
@@ -75,13 +78,59 @@ def list_pipelines() -> list[PipelineInfo]:
     return list(PIPELINES.values())
 
 
-def build_predictor(name: str | None = None, device: str | None = None, **overrides):
-    """Build the named pipeline (``None`` = :data:`DEFAULT_PIPELINE`) on ``device`` (resolved by
-    :func:`posekit.device.resolve_device`). ``overrides`` go to the predictor / model
-    constructors (e.g. ``pose_nms="rmpe"``, ``padding=1.3``, ``score_threshold=0.2``)."""
-    from posekit.device import default_crop_batch, resolve_device
+#: The person detectors a top-down pipeline can use (pretrained card names).
+DETECTORS = ("nanodet",)
+#: The detector of the top-down pipelines and of ``posekit predict --model CHECKPOINT``.
+DEFAULT_DETECTOR = "nanodet"
+
+
+def build_detector(name: str | None = None, device: str | None = None, **options):
+    """The person detector ``name`` (one of :data:`DETECTORS`, default :data:`DEFAULT_DETECTOR`)
+    on ``device``; ``options`` go to its constructor (``score_threshold``, ``iou_threshold``,
+    ``max_detections``)."""
     from posekit.errors import PosekitError
+    from posekit.pipelines.detector import PersonDetector
     from posekit.pretrained import load_pretrained
+
+    name = name or DEFAULT_DETECTOR
+    if name not in DETECTORS:
+        raise PosekitError(f"unknown detector {name!r}; available: {', '.join(DETECTORS)}")
+    model, card = load_pretrained(name, device)
+    return PersonDetector(model, card, **options)
+
+
+def predictor_for(estimator, device=None, detector: str | None = None, **options):
+    """A predictor running ``estimator``: a top-down one with the person detector ``detector``
+    (default :data:`DEFAULT_DETECTOR`; ``score_threshold``, ``iou_threshold`` and
+    ``max_detections`` among ``options`` go to it), or a bottom-up one. The other ``options`` go
+    to :class:`~posekit.pipelines.topdown.TopDownPredictor` (``max_batch`` defaults to
+    :func:`posekit.device.default_crop_batch`) or
+    :class:`~posekit.pipelines.bottomup.BottomUpPredictor`. Sets ``draw_min_pose_score``."""
+    from posekit.device import default_crop_batch, resolve_device
+
+    if estimator.kind == "bottom-up":
+        from posekit.pipelines.bottomup import BottomUpPredictor
+        predictor = BottomUpPredictor(estimator, **options)
+        predictor.draw_min_pose_score = DRAW_MIN_POSE_SCORE_BOTTOM_UP
+        return predictor
+    from posekit.pipelines.topdown import TopDownPredictor
+    det_options = {k: options.pop(k) for k in ("score_threshold", "iou_threshold", "max_detections") if k in options}
+    options.setdefault("max_batch", default_crop_batch(resolve_device(device)))
+    predictor = TopDownPredictor(build_detector(detector, device, **det_options), estimator, **options)
+    predictor.draw_min_pose_score = DRAW_MIN_POSE_SCORE
+    return predictor
+
+
+def build_predictor(name: str | None = None, device: str | None = None, detector: str | None = None, **overrides):
+    """Build the named pipeline (``None`` = :data:`DEFAULT_PIPELINE`) on ``device`` (resolved by
+    :func:`posekit.device.resolve_device`); ``detector`` replaces a top-down pipeline's person
+    detector (one of :data:`DETECTORS`). ``overrides`` go to the predictor, detector and codec
+    (e.g. ``pose_nms="rmpe"``, ``padding=1.3``, ``score_threshold=0.2``, ``max_people=10``,
+    ``flip_test=True`` where the model has one). The predictor gets ``name`` and
+    ``draw_min_pose_score``."""
+    from posekit.device import resolve_device
+    from posekit.errors import PosekitError
+    from posekit.models.estimator import Estimator
 
     name = name or DEFAULT_PIPELINE
     if name not in PIPELINES:
@@ -90,27 +139,13 @@ def build_predictor(name: str | None = None, device: str | None = None, **overri
     dev = resolve_device(device)
     opts = dict(info.options)
     opts.update(overrides)
-
-    def pop(keys: tuple[str, ...]) -> dict:
-        return {k: opts.pop(k) for k in keys if k in opts}
-
+    codec_options = {k: opts.pop(k) for k in ("max_people", "root_threshold", "nms_radius") if k in opts}
+    estimator = Estimator.from_pretrained(info.models[-1], dev, **codec_options)
     if info.kind == "top-down":
-        from posekit.pipelines.detector import PersonDetector
-        from posekit.pipelines.single import BlazePoseLandmarks, EfficientPoseSingle, MoveNetSingle
-        from posekit.pipelines.topdown import TopDownPredictor
-        det_model, det_card = load_pretrained(info.models[0], dev)
-        detector = PersonDetector(det_model, det_card, **pop(("score_threshold", "iou_threshold", "max_detections")))
-        pose_name = info.models[1]
-        cls: Callable = (MoveNetSingle if pose_name.startswith("movenet") else
-                         EfficientPoseSingle if pose_name.startswith("efficientpose") else BlazePoseLandmarks)
-        pm, pc = load_pretrained(pose_name, dev)
-        opts.setdefault("max_batch", default_crop_batch(dev))
-        predictor = TopDownPredictor(detector, cls(pm, pc), **opts)
-    else:
-        from posekit.pipelines.bottomup import BottomUpPredictor, MultiPoseModel, PoseNetModel
-        m, c = load_pretrained(info.models[0], dev)
-        cls = MultiPoseModel if info.models[0] == "movenet_multipose" else PoseNetModel
-        model_keys = ("long_side", "max_people", "min_score", "root_threshold", "nms_radius")
-        predictor = BottomUpPredictor(cls(m, c, **pop(model_keys)), **opts)
+        opts["detector"] = detector or info.models[0]
+    elif detector:
+        raise PosekitError(f"{name} is a bottom-up pipeline: it has no person detector")
+    predictor = predictor_for(estimator, dev, **opts)
     predictor.name = name
+    predictor.draw_min_pose_score = info.draw_min_pose_score
     return predictor

@@ -1,9 +1,10 @@
 """Top-down prediction: person boxes, then one pose per crop, then pose NMS.
 
-``image -> detector -> boxes -> crop (affine A) -> pose model -> keypoints(crop) -> A^-1 ->
-keypoints(image) -> instance scores -> pose NMS -> Poses`` (the design's first data path). All
-crops of a call, over all images of a batch, go through the pose model together,
-``max_batch`` at a time.
+``image -> detector -> boxes -> crop (affine A) -> estimator (heads, codec.decode) ->
+keypoints(crop) -> A^-1 -> keypoints(image) -> instance scores -> pose NMS -> Poses`` (the
+design's first data path). The estimator (:class:`posekit.models.estimator.Estimator`) may be
+trained here or imported; the predictor does not know which. All crops of a call, over all
+images of a batch, go through the estimator together, ``max_batch`` at a time.
 
 Instance scores and pose NMS were set by measurement on the real samples (COCO, AIC, J-HMDB,
 MPII; ``benchmarks/drawn_people.py``, ``docs/predict.md``):
@@ -28,10 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from posekit.geometry import crop_affine, invert_affine, transform_points
+from posekit.errors import PosekitError
+from posekit.geometry import invert_affine, transform_points
 from posekit.nms import oks_nms, parametric_pose_nms, soft_oks_nms
 from posekit.pipelines.poses import Poses
-from posekit.pipelines.preprocess import box_crop_region, warp_batch
+from posekit.pipelines.preprocess import box_crop_affine, box_crop_region, warp_batch
 from posekit.pipelines.timing import StageTimer
 from posekit.skeleton import KeypointSpec, remap_keypoints
 
@@ -99,15 +101,15 @@ def apply_pose_nms(poses: Poses, method: str = "oks", threshold: float | None = 
 
 
 class TopDownPredictor:
-    """Detector + single-person pose model.
+    """Detector + single-person pose estimator.
 
     Args:
         detector: has ``detect_batch(images) -> [(boxes (M, 4) xyxy, scores (M,))]``
-            (e.g. :class:`posekit.pipelines.detector.PersonDetector`).
-        pose_model: callable on crops ``(B, H, W, 3)`` uint8 returning ``(B, K, 3)`` in crop
-            pixels, with ``input_size = (W, H)`` and ``spec`` (see ``posekit.pipelines.single``);
-            when it also has ``forward(crops) -> heads`` and ``decode(heads) -> (B, K, 3)``,
-            the two are timed apart.
+            (e.g. :class:`posekit.pipelines.detector.PersonDetector`); None when every call
+            gives the boxes (:meth:`predict_boxes`, :meth:`predict_boxes_batch`).
+        estimator: a top-down :class:`posekit.models.estimator.Estimator` (trained here or
+            imported: the predictor only uses its ``input_size``, ``spec``, warp, ``inputs``,
+            ``heads`` and ``decode``).
         padding: each box is widened to the crop's aspect ratio, then scaled by this.
         pose_nms: one of :data:`POSE_NMS_METHODS`; nms_threshold: its threshold (None = default).
         keypoint_threshold: keypoints scoring above it count as found in
@@ -115,28 +117,37 @@ class TopDownPredictor:
         max_batch: crops per forward pass (``build_predictor`` picks
             :func:`posekit.device.default_crop_batch`: 1 on the CPU, 16 on a GPU).
         output_spec: remap keypoints to this spec (e.g. BlazePose-33 -> COCO-17).
+        flip_test: average with the mirrored crops' heads (the estimator's codec must support it).
+
+    Crops are axis-aligned (upright): the box, widened and padded, cut with the estimator's
+    warp (``estimator.udp_warp``, :func:`~posekit.pipelines.preprocess.box_crop_affine`).
 
     Attributes:
         timings: milliseconds per stage of the last ``predict`` / ``predict_batch`` /
             ``predict_boxes`` call, keys :data:`TOPDOWN_STAGES`: ``"detector"`` (person boxes),
-            ``"crops"`` (crop matrices and warping), ``"pose"`` (the pose model's forward
-            pass), ``"decode"`` (heads to keypoints, back to the image, instance scores),
-            ``"nms"`` (pose NMS). Empty before the first call.
+            ``"crops"`` (crop matrices and warping), ``"pose"`` (normalisation and the
+            estimator's forward passes), ``"decode"`` (heads to keypoints, back to the image,
+            instance scores), ``"nms"`` (pose NMS). Empty before the first call.
     """
 
-    def __init__(self, detector, pose_model, padding: float = 1.25, pose_nms: str = "oks",
+    def __init__(self, detector, estimator, padding: float = 1.25, pose_nms: str = "oks",
                  nms_threshold: float | None = None, keypoint_threshold: float = KEYPOINT_THRESHOLD,
-                 max_batch: int = 16, output_spec: KeypointSpec | None = None) -> None:
+                 max_batch: int = 16, output_spec: KeypointSpec | None = None, flip_test: bool = False) -> None:
         if pose_nms not in POSE_NMS_METHODS:
             raise ValueError(f"unknown pose NMS {pose_nms!r}; choose from {', '.join(POSE_NMS_METHODS)}")
+        if estimator.kind != "top-down":
+            raise PosekitError(f"{estimator.name} is a {estimator.kind} model: it needs a BottomUpPredictor")
+        if flip_test:
+            estimator.require_flip()
         self.detector = detector
-        self.pose_model = pose_model
+        self.estimator = estimator
         self.padding = padding
         self.pose_nms = pose_nms
         self.nms_threshold = nms_threshold
         self.keypoint_threshold = keypoint_threshold
         self.max_batch = max_batch
-        self.spec = output_spec or pose_model.spec
+        self.flip_test = flip_test
+        self.spec = output_spec or estimator.spec
         self.timings: dict[str, float] = {}
 
     def predict(self, image_rgb: np.ndarray) -> Poses:
@@ -144,56 +155,79 @@ class TopDownPredictor:
         return self.predict_batch([image_rgb])[0]
 
     def predict_boxes(self, image_rgb: np.ndarray, boxes: np.ndarray, box_scores: np.ndarray) -> Poses:
-        """Poses for given person boxes (e.g. from another detector)."""
+        """Poses for given person boxes ``(M, 4)`` xyxy (e.g. from another detector, or the
+        ground truth) with their scores ``(M,)``."""
+        return self.predict_boxes_batch([image_rgb], [boxes], [box_scores])[0]
+
+    def predict_boxes_batch(self, images_rgb: list[np.ndarray], boxes: list[np.ndarray],
+                            box_scores: list[np.ndarray]) -> list[Poses]:
+        """Poses for given person boxes, per image; the crops of all images are batched."""
         timer = StageTimer(TOPDOWN_STAGES)
-        dets = [(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(box_scores, np.float32).reshape(-1))]
-        return self._poses([image_rgb], dets, timer)[0]
+        dets = [(np.asarray(b, np.float32).reshape(-1, 4), np.asarray(s, np.float32).reshape(-1))
+                for b, s in zip(boxes, box_scores)]
+        return self._poses(images_rgb, dets, timer)
 
     def predict_batch(self, images_rgb: list[np.ndarray]) -> list[Poses]:
         """Poses for each image; detection runs image by image, crops of all images batched."""
+        if self.detector is None:
+            raise PosekitError("this predictor has no detector: give the person boxes (predict_boxes)")
         timer = StageTimer(TOPDOWN_STAGES)
         with timer("detector"):
             dets = [self.detector.detect_batch([im])[0] for im in images_rgb]
         return self._poses(images_rgb, dets, timer)
 
-    def _pose_model(self, crops: np.ndarray, timer: StageTimer) -> np.ndarray:
-        """``(B, K, 3)`` crop keypoints; forward pass and decoding timed apart when the model
-        exposes them."""
-        m = self.pose_model
-        if hasattr(m, "forward") and hasattr(m, "decode"):
+    def keypoints_in_boxes(self, images_rgb: list[np.ndarray], boxes: list[np.ndarray]) -> list[np.ndarray]:
+        """One pose per box, in the order of the boxes: per image ``(M, K, 3)`` float32
+        ``[x, y, score]`` in image pixels (``output_spec``'s keypoints); no instance scores, no
+        pose NMS."""
+        timer = StageTimer(TOPDOWN_STAGES)
+        boxes = [np.asarray(b, np.float32).reshape(-1, 4) for b in boxes]
+        kp_crop, kp_img, _ = self._keypoints(images_rgb, boxes, timer)
+        kp_img = self._output(kp_img)
+        self.timings = timer.ms
+        return np.split(kp_img, np.cumsum([len(b) for b in boxes])[:-1]) if boxes else []
+
+    def _keypoints(self, images: list[np.ndarray], boxes: list[np.ndarray], timer: StageTimer,
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For the boxes of all images in order: keypoints ``(M, K, 3)`` in crop pixels and in
+        image pixels (the estimator's spec), and each crop's area ``(M,)`` (its OKS scale)."""
+        est = self.estimator
+        size = est.input_size
+        with timer("crops"):
+            crops, affines, areas = [], [], []
+            for im, bx in zip(images, boxes):
+                A = [box_crop_affine(b, size, self.padding, udp=est.udp_warp) for b in bx]
+                crops.append(warp_batch(im, A, size))
+                affines.extend(A)
+                for b in bx:
+                    _, wh = box_crop_region(b, size, self.padding)
+                    areas.append(float(wh[0] * wh[1]))
+            all_crops = np.concatenate(crops) if crops else np.zeros((0, size[1], size[0], 3), np.uint8)
+        kps = []
+        for i in range(0, len(all_crops), self.max_batch):
             with timer("pose"):
-                heads = m.forward(crops)
+                heads = est.heads(est.inputs(all_crops[i:i + self.max_batch]), self.flip_test)
             with timer("decode"):
-                return m.decode(heads)
-        with timer("pose"):
-            return m(crops)
+                kps.append(est.decode(heads)[:, 0].cpu().numpy())
+        with timer("decode"):
+            kp_crop = np.concatenate(kps) if kps else np.zeros((0, est.spec.num_keypoints, 3), np.float32)
+            kp_img = np.stack([transform_points(invert_affine(A), k) for A, k in zip(affines, kp_crop)]) \
+                if len(kp_crop) else kp_crop
+        return kp_crop, kp_img, np.asarray(areas, np.float64)
+
+    def _output(self, kp_img: np.ndarray) -> np.ndarray:
+        """Keypoints of the estimator's spec -> ``output_spec``'s."""
+        return kp_img if self.estimator.spec is self.spec else remap_keypoints(kp_img, self.estimator.spec, self.spec)
 
     def _poses(self, images: list[np.ndarray], dets: list[tuple[np.ndarray, np.ndarray]],
                timer: StageTimer) -> list[Poses]:
-        size = self.pose_model.input_size
-        src = self.pose_model.spec
-        with timer("crops"):
-            crops, affines, areas = [], [], []
-            for im, (boxes, _) in zip(images, dets):
-                regions = [box_crop_region(b, size, self.padding) for b in boxes]
-                A = [crop_affine(c, wh, size) for c, wh in regions]
-                crops.append(warp_batch(im, A, size))
-                affines.extend(A)
-                areas.extend(float(wh[0] * wh[1]) for _, wh in regions)
-            all_crops = np.concatenate(crops) if crops else np.zeros((0, size[1], size[0], 3), np.uint8)
-        kps = [self._pose_model(all_crops[i:i + self.max_batch], timer)
-               for i in range(0, len(all_crops), self.max_batch)]
+        kp_crop, kp_img, areas_arr = self._keypoints(images, [b for b, _ in dets], timer)
         with timer("decode"):
-            kp_crop = np.concatenate(kps) if kps else np.zeros((0, src.num_keypoints, 3), np.float32)
-            kp_img = np.stack([transform_points(invert_affine(A), k) for A, k in zip(affines, kp_crop)]) \
-                if len(kp_crop) else kp_crop
             box_scores = np.concatenate([s for _, s in dets]) if dets else np.zeros(0, np.float32)
             # scored on the model's own keypoints, before any remapping to another spec
             scores = instance_scores(box_scores, kp_crop[..., 2], self.keypoint_threshold)
-            if src is not self.spec:
-                kp_img = remap_keypoints(kp_img, src, self.spec)
+            kp_img = self._output(kp_img)
         out, start = [], 0
-        areas_arr = np.asarray(areas, np.float64)
         for boxes, _ in dets:
             stop = start + len(boxes)
             if stop == start:
