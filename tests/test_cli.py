@@ -33,3 +33,10 @@ def test_help_does_not_import_torch():
     code = "import sys; from posekit import cli; cli.build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_output_piped_into_head_is_not_an_error():
+    """``posekit models | head -1``: the reader closing the pipe early is no error and no traceback."""
+    out = subprocess.run(f"{sys.executable} -m posekit.cli models | head -1", shell=True, capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.startswith("Models:") and "Error" not in out.stderr, out.stderr
