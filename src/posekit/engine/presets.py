@@ -135,7 +135,8 @@ _HG = "umich-vl/pose-hg-train src/opts.lua"
 _PYRA = "bearpaw/PyraNet "
 _CPM = "shihenw/convolutional-pose-machines-release training/genProto.py"
 _EVO = "wmcnally/evopose2d "
-_UNVERIFIED = "not verified: no official training code, paper text not checked here; posekit's choice"
+_UNVERIFIED = ("not verified: no official training code, and the paper's training details could not be read "
+               "(the reference search stores only its opening pages); posekit's choice")
 
 #: The items every recipe gives a source for (the rows of its table).
 RECIPE_ITEMS = ("input", "heatmap", "sigma", "optimizer", "lr", "schedule", "steps", "batch", "rotation",
@@ -403,8 +404,9 @@ def cpm_mpii_368() -> ExperimentConfig:
 
 def efficientpose_ii_mpii() -> ExperimentConfig:
     """EfficientPose II on single-person MPII at 368x368 as in Groos et al., Applied
-    Intelligence 2021: input size from the paper's Table 1, SGD; the official repository has
-    no training code, and the other values are posekit's (see the recipe table).
+    Intelligence 2021: input size from the paper's Table 1, confidence maps at the input
+    resolution as in the official repository's models, SGD; the repository has no training
+    code, and the other values are posekit's (see the recipe table).
     Needs --set data.root=/path/to/mpii."""
     n, batch = MPII_TRAIN_PEOPLE, 16
     return ExperimentConfig(
@@ -714,16 +716,33 @@ RECIPES: dict[str, Recipe] = {
         "daniegr/EfficientPose (inference only: no training code)", MPII_TRAIN_PEOPLE,
         "MPII training people of HRNet's annot/train.json",
         _unverified_sources("Groos et al. 2021, Sec. 4: PCKh on single-person MPII",
-                            {"input": "Groos et al. 2021, Table 1: EfficientPose II, 368x368",
-                             "heatmap": "posekit's efficientpose_ii outputs at the input resolution, as the "
-                                        "released models (bilinear-initialised transposed convolutions)",
+                            {"input": "Groos et al. 2021, Table 1: EfficientPose II, 368x368; daniegr/EfficientPose "
+                                      "README.md (Evidence table: EfficientPose II, 368x368) and track.py get_model "
+                                      "(resolution 368 for 'ii')",
+                             "heatmap": "daniegr/EfficientPose models/pytorch/EfficientPoseII.py: the confidence maps "
+                                        "are upscaled x8 to the input resolution by three stride-2, kernel-4 "
+                                        "transposed convolutions with bilinear initial weights (utils/helpers.py "
+                                        "pytorch_BilinearConvTranspose2d); 16 MPII joints (helpers.py "
+                                        "extract_coordinates)",
                              "optimizer": "Groos et al. 2021, Sec. 4: stochastic gradient descent (momentum, "
-                                          "Nesterov and weight decay: posekit's choice)",
+                                          "Nesterov and weight decay: posekit's choice; the paper's training "
+                                          "details could not be read here, see the notes)",
+                             "flip_test": "not in daniegr/EfficientPose's inference code (track.py analyze_image: one "
+                                          "forward pass, no mirrored copy); whether the paper's MPII numbers use "
+                                          "flip testing could not be read here; posekit's default (on)",
+                             "flip_shift": "posekit's frame needs none ('auto')",
                              "oks_nms": "single person per box: not used",
                              "rescoring": "single person per box: not used",
-                             "boxes": "MPII's person centre and scale"}),
-        ("Only the input size, the architecture and the use of SGD are the paper's here; learning rate, "
-         "schedule, epochs, batch and augmentation are posekit's (the paper text was not available to check).",)),
+                             "boxes": "MPII's person centre and scale",
+                             "metric": "daniegr/EfficientPose README.md, Evidence table: PCKh@50 (and PCKh@10) on "
+                                       "single-person MPII val; posekit reports PCKh@0.5"}),
+        ("The input size, the output resolution, the architecture and the use of SGD are the paper's or its "
+         "official repository's; learning rate, schedule, epochs, batch, sigma and augmentation are posekit's: "
+         "the repository has inference code only, and the paper's training details could not be read with the "
+         "reference search (it stores the paper's opening pages only).",
+         "The official inference code smooths each output map with a Gaussian of sigma 1 px, takes its argmax "
+         "and reports the pixel centre (+0.5) (utils/helpers.py extract_coordinates); posekit's 'argmax' decoder "
+         "steps a quarter pixel toward the higher neighbour instead.")),
     "deeppose_lsp": Recipe(
         "Toshev & Szegedy, DeepPose: Human Pose Estimation via Deep Neural Networks, CVPR 2014",
         "none (no official code)", LSP_TRAIN_PEOPLE, "LSP 1,000 + LSP-extended 10,000 training images "
@@ -735,8 +754,10 @@ RECIPES: dict[str, Recipe] = {
                              "oks_nms": "single person per box: not used",
                              "rescoring": "single person per box: not used",
                              "boxes": "LSP's person box from the joints"}),
-        ("Only the input size, the 3-stage cascade and the data set are the paper's; optimizer, schedule, "
-         "batch and augmentation are posekit's (not verified against the paper).",
+        ("Only the input size, the 3-stage cascade and the data set are the paper's; optimizer, learning rate, "
+         "schedule, steps, batch and augmentation are posekit's: there is no official code, and the paper's "
+         "training details could not be read with the reference search (it stores the paper's opening pages "
+         "only).",
          "posekit trains the stages jointly (detached crops); the paper trains them one after the other.",
          "posekit.engine.data reads only synthetic, coco and mpii sets today: an LSP run needs 'lsp' added to "
          "build_records.")),
@@ -748,8 +769,9 @@ RECIPES: dict[str, Recipe] = {
                              "oks_nms": "single person per box: not used",
                              "rescoring": "single person per box: not used",
                              "boxes": "FLIC's torso box"}),
-        ("Only the data set and the per-part patch detectors are the paper's; everything else is posekit's "
-         "(not verified against the paper). The paper's weak spatial model is not built.",
+        ("Only the data set and the per-part patch detectors are the paper's; everything else is posekit's: "
+         "there is no official code, and the paper's training details could not be read with the reference "
+         "search (it stores the paper's opening pages only). The paper's weak spatial model is not built.",
          "posekit.engine.data reads only synthetic, coco and mpii sets today: a FLIC run needs 'flic' added to "
          "build_records, with FLIC's train/test flags.")),
 }
