@@ -45,17 +45,37 @@ def register(subparsers) -> None:
 
     from posekit.commands.predict import add_box_options
     e = subparsers.add_parser(
-        "eval-model", help="evaluate a trained checkpoint on an annotated set with GT boxes",
-        description="posekit predict on the ground-truth boxes (every labelled, non-crowd person; with "
-                    "flip test) or on --boxes, followed by the metric (the same numbers as predict --boxes "
-                    "then posekit eval): COCO AP for COCO JSON, PCKh for MPII, else PCK.")
+        "eval-model", help="evaluate a trained checkpoint by its evaluation protocol (cfg.eval)",
+        description="posekit predict on the ground-truth boxes (every labelled, non-crowd person) or on the "
+                    "protocol's boxes, followed by the metric, by the evaluation protocol saved with the "
+                    "checkpoint (its config's eval: boxes, flip test, instance scores, OKS-NMS, metric); "
+                    "the options override it. With --as-predict, the same numbers as predict then eval.")
     e.add_argument("checkpoint", help="a checkpoint.safetensors written by posekit train")
     e.add_argument("--gt", required=True, help="annotation file (COCO JSON, MPII JSON/.mat, ...)")
     e.add_argument("--images", required=True, help="image folder")
     e.add_argument("--metric", choices=("coco", "pck", "pckh"), default=None,
-                   help="default: coco for COCO files, pckh for MPII, pck otherwise")
-    add_box_options(e, "instead of the ground truth's", "by image_id; OKS-NMS as predict applies it; metric coco only")
-    e.add_argument("--no-flip", action="store_true", help="disable the flip test")
+                   help="default: the checkpoint's eval.metric (auto: coco for COCO files, pckh for MPII, "
+                        "pck otherwise)")
+    add_box_options(e, "instead of the ground truth's (default: the checkpoint's eval.boxes)",
+                    "by image_id; OKS-NMS at eval.oks_nms_threshold; metric coco only")
+    e.set_defaults(box_score=None)
+    e.add_argument("--gt-boxes", action="store_true", help="ground-truth boxes even if the checkpoint's "
+                   "eval.boxes names detections")
+    e.add_argument("--flip-test", dest="flip_test", action="store_true", default=None,
+                   help="average with the mirrored crops (default: the checkpoint's eval.flip_test)")
+    e.add_argument("--no-flip-test", "--no-flip", dest="flip_test", action="store_false",
+                   help="disable the flip test")
+    e.add_argument("--flip-shift", choices=("auto", "on", "off"), default=None,
+                   help="shift the flipped-back heatmaps one pixel (default: the checkpoint's eval.flip_shift)")
+    e.add_argument("--keypoint-score-threshold", type=float, default=None, metavar="T",
+                   help="instance score: box score x mean keypoint score above T (default: the checkpoint's "
+                        "eval.keypoint_score_threshold)")
+    e.add_argument("--oks-nms", type=float, default=None, metavar="T",
+                   help="with boxes: OKS-NMS threshold, 1 = none (default: the checkpoint's eval.oks_nms_threshold)")
+    e.add_argument("--as-predict", action="store_true",
+                   help="score and OKS-NMS the poses as posekit predict does (sqrt(box score) x confident-"
+                        "keypoint mass, OKS-NMS 0.5 on given boxes) instead of the checkpoint's protocol: "
+                        "the numbers of predict then eval")
     e.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default auto)")
     e.add_argument("--batch-size", type=int, default=None,
                    help="crops per forward pass (default: predict's, 1 on the CPU and 16 on a GPU, so that the "
@@ -124,8 +144,11 @@ def run_eval_model(args: argparse.Namespace) -> int:
     from posekit.engine.evaluate import evaluate_checkpoint
 
     metrics = evaluate_checkpoint(args.checkpoint, args.gt, args.images, metric=args.metric,
-                                  device=args.device, flip_test=not args.no_flip, batch_size=args.batch_size,
-                                  boxes=args.boxes, box_score=args.box_score)
+                                  device=args.device, flip_test=args.flip_test, batch_size=args.batch_size,
+                                  boxes=args.boxes, box_score=args.box_score, gt_boxes=args.gt_boxes,
+                                  as_predict=args.as_predict, flip_shift=args.flip_shift,
+                                  keypoint_score_threshold=args.keypoint_score_threshold,
+                                  oks_nms_threshold=args.oks_nms)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:

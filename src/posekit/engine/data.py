@@ -10,7 +10,7 @@ same whichever process, worker or run loads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,11 +22,11 @@ from torch.utils.data import Dataset, default_collate
 from posekit.codecs.heatmap import MSRAHeatmap, UDPHeatmap
 from posekit.codecs.regression import RegressionCodec
 from posekit.data.records import ImageRecord
-from posekit.engine.config import ExperimentConfig
+from posekit.engine.config import EvalConfig, ExperimentConfig
 from posekit.errors import PosekitError
 from posekit.skeleton import KeypointSpec
 
-__all__ = ["build_codec", "create_model", "build_records", "build_train_set", "build_eval_set", "EvalSet",
+__all__ = ["build_codec", "create_model", "build_records", "build_train_set", "build_eval_set", "EvalSet", "eval_metric",
            "global_batch", "load_batch"]
 
 # Synthetic scenes: square, this many times the crop height; 1-2 people each.
@@ -83,15 +83,31 @@ def build_records(cfg: ExperimentConfig, split: str, spec: KeypointSpec):
         seed = d.data_seed if split == "train" else d.data_seed + 1_000_003   # held out
         images, records = MemoryImages.from_pairs(_synthetic_pairs(n, seed, side))
         return records, images
-    if d.dataset in ("coco", "mpii"):
+    if d.dataset in ("coco", "mpii", "lsp", "flic"):
         ann = d.ann if split == "train" else (d.val_ann or d.ann)
         images = d.images if split == "train" else (d.val_images or d.images)
         if not ann:
             raise PosekitError(f"data.dataset={d.dataset!r} needs data.ann (annotation file) and data.images")
         from posekit.data.formats import read_annotations
-        records = read_annotations(ann, image_dir=images or None, spec=spec)
-        return records, FolderImages(images or Path(ann).parent)
-    raise PosekitError(f"unknown dataset {d.dataset!r}; valid: synthetic, coco, mpii")
+        records = read_annotations(ann, format=d.dataset, image_dir=images or None, spec=spec)
+        return _split_of(records, d.dataset, split, same_file=not d.val_ann), FolderImages(images or Path(ann).parent)
+    raise PosekitError(f"unknown dataset {d.dataset!r}; valid: synthetic, coco, mpii, lsp, flic")
+
+
+#: LSP's documented split of its 2000 images: the first 1000 train, the last 1000 test.
+LSP_TRAIN_IMAGES = 1000
+
+
+def _split_of(records: list[ImageRecord], dataset: str, split: str, same_file: bool) -> list[ImageRecord]:
+    """The records of ``split`` in a file holding both splits: FLIC by its ``istrain`` /
+    ``istest`` flags (records without them belong to both); LSP (the 2000-image release, when
+    ``data.val_ann`` is empty) by its first 1000 / last 1000 images. Other files are one split."""
+    if dataset == "flic":
+        flag = "is_train" if split == "train" else "is_test"
+        return [r for r in records if r.extra.get(flag, True)]
+    if dataset == "lsp" and same_file and records and records[0].extra.get("release") == "lsp":
+        return records[:LSP_TRAIN_IMAGES] if split == "train" else records[LSP_TRAIN_IMAGES:]
+    return records
 
 
 @lru_cache(maxsize=4)
@@ -124,24 +140,34 @@ def _aug_config(cfg: ExperimentConfig):
 
 @dataclass
 class EvalSet:
-    """People to evaluate: plain GT-box crops, the records they come from, and the metric
-    (``"pck"``: PCK@0.2 by torso and by box; ``"pckh"``: PCKh@0.5; ``"coco"``: OKS AP)."""
+    """People to evaluate: plain GT-box crops, the records they come from, their images, and
+    the protocol: the metric (``"pck"``: PCK@0.2 by torso and by box; ``"pckh"``: PCKh@0.5;
+    ``"coco"``: OKS AP) and ``cfg.eval`` (boxes, thresholds, flip test)."""
 
     dataset: Dataset
     records: list[ImageRecord]
     metric: str
     gt_coco: object = None     # COCO JSON path or dict, for metric "coco"
+    images: object = None      # the ImageSource of the records
+    protocol: EvalConfig = field(default_factory=EvalConfig)
+
+
+def eval_metric(cfg_metric: str, dataset: str) -> str:
+    """``eval.metric`` made explicit: ``"auto"`` is ``"coco"`` for COCO, ``"pckh"`` for MPII,
+    ``"pck"`` otherwise (the format name of an annotation file, or ``data.dataset``)."""
+    return {"coco": "coco", "mpii": "pckh"}.get(dataset, "pck") if cfg_metric == "auto" else cfg_metric
 
 
 def build_eval_set(cfg: ExperimentConfig, spec: KeypointSpec) -> EvalSet:
     from posekit.data.datasets import TopDownDataset
     records, images = build_records(cfg, "val", spec)
     ds = TopDownDataset(records, images, spec, input_size=tuple(cfg.data.input_size), train=False)
-    if cfg.data.dataset == "coco":
-        return EvalSet(ds, records, "coco", cfg.data.val_ann or cfg.data.ann)
-    if cfg.data.dataset == "mpii":
-        return EvalSet(ds, records, "pckh")
-    return EvalSet(ds, records, "pck")
+    metric = eval_metric(cfg.eval.metric, cfg.data.dataset)
+    if cfg.eval.boxes and metric != "coco":
+        raise PosekitError(f"eval.boxes: metric {metric!r} scores one prediction per annotated person, from its "
+                           "ground-truth box; given boxes are scored with metric 'coco'")
+    return EvalSet(ds, records, metric, (cfg.data.val_ann or cfg.data.ann) if metric == "coco" else None,
+                   images, cfg.eval)
 
 
 def global_batch(n: int, batch_size: int, seed: int, step: int) -> list[tuple[int, int]]:

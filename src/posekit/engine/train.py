@@ -336,8 +336,8 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
 
                     if eval_set is not None and ((tc.eval_every > 0 and done % tc.eval_every == 0)
                                                  or (done == end_step and done == tc.steps)):
-                        metrics = evaluate_model(model, codec, eval_set, spec, device=device,
-                                                 flip_test=cfg.eval.flip_test, batch_size=max(tc.batch_size, 16))
+                        metrics = evaluate_model(model, codec, eval_set, spec, device=device,   # by cfg.eval
+                                                 batch_size=max(tc.batch_size, 16))
                         row = {"step": done, "seconds": round(time.time() - t_start, 2), **metrics}
                         result.evals.append(row)
                         eval_file(row)

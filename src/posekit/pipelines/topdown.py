@@ -27,6 +27,8 @@ MPII; ``benchmarks/drawn_people.py``, ``docs/predict.md``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from posekit.errors import PosekitError
@@ -37,7 +39,7 @@ from posekit.pipelines.preprocess import box_crop_affine, box_crop_region, warp_
 from posekit.pipelines.timing import StageTimer
 from posekit.skeleton import KeypointSpec, remap_keypoints
 
-__all__ = ["TopDownPredictor", "apply_pose_nms", "instance_scores", "POSE_NMS_METHODS",
+__all__ = ["TopDownPredictor", "apply_pose_nms", "instance_scores", "recipe_instance_scores", "POSE_NMS_METHODS",
            "KEYPOINT_THRESHOLD", "OKS_NMS_THRESHOLD", "TOPDOWN_STAGES"]
 
 POSE_NMS_METHODS = ("oks", "soft-oks", "rmpe", "none")
@@ -70,6 +72,32 @@ def instance_scores(box_scores: np.ndarray, keypoint_scores: np.ndarray,
     b = np.clip(np.asarray(box_scores, np.float64).reshape(len(s)), 0.0, 1.0)
     evidence = np.where(s > keypoint_threshold, s, 0.0).sum(axis=1) / max(s.shape[1], 1)
     return (np.sqrt(b) * evidence).astype(np.float32)
+
+
+def recipe_instance_scores(box_scores: np.ndarray, keypoint_scores: np.ndarray,
+                           keypoint_threshold: float = KEYPOINT_THRESHOLD) -> np.ndarray:
+    """Instance scores of the papers' evaluation protocol (Simple Baselines, HRNet:
+    ``IN_VIS_THRE``; ``EvalConfig.keypoint_score_threshold``).
+
+    ``score = box_score * mean_k {s_k : s_k > t}`` (0 when no keypoint exceeds t); with
+    ``t = 0``, the mean of all keypoint scores. Unlike :func:`instance_scores`, neither the box
+    score is tempered nor a pose with few confident keypoints penalised.
+
+    Args:
+        box_scores: ``(N,)`` detector scores in [0, 1] (1 for ground-truth boxes).
+        keypoint_scores: ``(N, K)`` keypoint scores in [0, 1].
+        keypoint_threshold: t.
+
+    Returns:
+        ``(N,)`` float32 scores.
+    """
+    s = np.asarray(keypoint_scores, np.float64)
+    s = s.reshape(len(s), -1) if s.size else s.reshape(0, max(s.shape[-1:] or (1,)))
+    b = np.asarray(box_scores, np.float64).reshape(len(s))
+    confident = s > keypoint_threshold if keypoint_threshold > 0 else np.ones(s.shape, bool)
+    count = confident.sum(axis=1)
+    mean = np.where(confident, s, 0.0).sum(axis=1) / np.maximum(count, 1)
+    return (b * np.where(count > 0, mean, 0.0)).astype(np.float32)
 
 
 def apply_pose_nms(poses: Poses, method: str = "oks", threshold: float | None = None,
@@ -112,8 +140,12 @@ class TopDownPredictor:
             ``heads`` and ``decode``).
         padding: each box is widened to the crop's aspect ratio, then scaled by this.
         pose_nms: one of :data:`POSE_NMS_METHODS`; nms_threshold: its threshold (None = default).
-        keypoint_threshold: keypoints scoring above it count as found in
-            :func:`instance_scores` and in OKS-NMS.
+        keypoint_threshold: keypoints scoring above it count as found in the instance scores
+            and in OKS-NMS.
+        instance_score: ``(box_scores (N,), keypoint_scores (N, K), keypoint_threshold) ->
+            (N,)`` scores of the poses: :func:`instance_scores` (default, set on the real
+            samples for drawing) or :func:`recipe_instance_scores` (the papers' evaluation
+            protocol, what ``posekit eval-model`` and the training's evaluation pass).
         max_batch: crops per forward pass (``build_predictor`` picks
             :func:`posekit.device.default_crop_batch`: 1 on the CPU, 16 on a GPU).
         output_spec: remap keypoints to this spec (e.g. BlazePose-33 -> COCO-17).
@@ -132,7 +164,8 @@ class TopDownPredictor:
 
     def __init__(self, detector, estimator, padding: float = 1.25, pose_nms: str = "oks",
                  nms_threshold: float | None = None, keypoint_threshold: float = KEYPOINT_THRESHOLD,
-                 max_batch: int = 16, output_spec: KeypointSpec | None = None, flip_test: bool = False) -> None:
+                 max_batch: int = 16, output_spec: KeypointSpec | None = None, flip_test: bool = False,
+                 instance_score: Callable[[np.ndarray, np.ndarray, float], np.ndarray] = instance_scores) -> None:
         if pose_nms not in POSE_NMS_METHODS:
             raise ValueError(f"unknown pose NMS {pose_nms!r}; choose from {', '.join(POSE_NMS_METHODS)}")
         if estimator.kind != "top-down":
@@ -145,6 +178,7 @@ class TopDownPredictor:
         self.pose_nms = pose_nms
         self.nms_threshold = nms_threshold
         self.keypoint_threshold = keypoint_threshold
+        self.instance_score = instance_score
         self.max_batch = max_batch
         self.flip_test = flip_test
         self.spec = output_spec or estimator.spec
@@ -225,7 +259,7 @@ class TopDownPredictor:
         with timer("decode"):
             box_scores = np.concatenate([s for _, s in dets]) if dets else np.zeros(0, np.float32)
             # scored on the model's own keypoints, before any remapping to another spec
-            scores = instance_scores(box_scores, kp_crop[..., 2], self.keypoint_threshold)
+            scores = self.instance_score(box_scores, kp_crop[..., 2], self.keypoint_threshold)
             kp_img = self._output(kp_img)
         out, start = [], 0
         for boxes, _ in dets:
