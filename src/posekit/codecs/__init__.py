@@ -49,9 +49,10 @@ from posekit.codecs.heatmap import (
     HeatmapTarget, MSRAHeatmap, UDPHeatmap, flip_heatmaps, to_image,
 )
 from posekit.codecs.movenet import MoveNetSingleCodec, MultiPoseCodec
+from posekit.codecs.paf import PAFCodec, PAFTarget
 from posekit.codecs.posenet import POSENET_EDGES, PoseNetCodec
 from posekit.codecs.regression import RegressionCodec, RegressionTarget
 
 __all__ = ["HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "flip_heatmaps", "to_image", "RegressionCodec",
            "RegressionTarget", "Instances", "MoveNetSingleCodec", "MultiPoseCodec", "PoseNetCodec", "POSENET_EDGES",
-           "BlazePoseLandmarkCodec"]
+           "BlazePoseLandmarkCodec", "PAFCodec", "PAFTarget"]
