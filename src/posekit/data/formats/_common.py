@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import re
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -95,53 +94,25 @@ def finite_array(values: Any, path: Path, index: int | str, what: str) -> np.nda
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
-    """``(width, height)`` of an image file read from its header (PNG, JPEG), falling back to
-    decoding with OpenCV; None when the file does not exist or cannot be read."""
+    """``(width, height)`` of an image file read from its header
+    (:func:`posekit.io.image_size_from_header`: PNG, JPEG, GIF, BMP), falling back to decoding
+    with OpenCV; None when the file does not exist or cannot be read."""
+    from posekit.io import image_size_from_header
+
     if not path.is_file():
         return None
     try:
         with open(path, "rb") as f:
-            head = f.read(32)
-            if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-                w, h = struct.unpack(">II", head[16:24])
-                return int(w), int(h)
-            if head[:2] == b"\xff\xd8":
-                size = _jpeg_size(f)
-                if size is not None:
-                    return size
+            head = f.read(1 << 18)          # JPEG frame headers follow APP segments of <= 64 KB each
     except OSError:
         return None
+    size = image_size_from_header(head)
+    if size is not None:
+        return int(size[0]), int(size[1])
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     return None if img is None else (int(img.shape[1]), int(img.shape[0]))
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    """Walk JPEG markers to the first start-of-frame segment."""
-    f.seek(2)
-    while True:
-        b = f.read(1)
-        while b and b != b"\xff":
-            b = f.read(1)
-        while b == b"\xff":
-            b = f.read(1)
-        if not b:
-            return None
-        marker = b[0]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            continue  # markers without a length field
-        seg = f.read(2)
-        if len(seg) < 2:
-            return None
-        length = struct.unpack(">H", seg)[0]
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            data = f.read(5)
-            if len(data) < 5:
-                return None
-            h, w = struct.unpack(">HH", data[1:5])
-            return (int(w), int(h)) if w > 0 and h > 0 else None
-        f.seek(length - 2, 1)
 
 
 class ImageSizer:
