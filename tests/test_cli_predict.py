@@ -113,7 +113,9 @@ def test_train_synthetic_tiny_then_predict_a_real_photo_with_the_checkpoint(tmp_
 def test_predict_refuses_what_a_model_cannot_do(tmp_path, capsys):
     from posekit.io import write_image
     write_image(tmp_path / "a.jpg", np.zeros((32, 32, 3), np.uint8))
-    for argv, message in ((["--model", "multipose-256", "--flip-test"], "bottom-up model: no --flip-test"),
+    for argv, message in ((["--model", "multipose-256", "--flip-test"], "movenet_multipose: no flip test"),
+                          (["--model", "multipose-256", "--scales", "1,0.5"], "no multi-scale test for this model"),
+                          (["--model", "movenet-thunder", "--scales", "1,2"], "--scales is for bottom-up models"),
                           (["--model", "posenet", "--detector", "nanodet"], "bottom-up model: no --detector"),
                           (["--model", "movenet-thunder", "--flip-test"], "no flip test for this model")):
         code = main(["predict", str(tmp_path / "a.jpg"), "--out", str(tmp_path / "o")] + argv)

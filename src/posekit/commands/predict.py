@@ -75,8 +75,12 @@ def register(subparsers) -> None:
     add_box_options(p, "instead of the detector (top-down models)", "matched to the images by image_id through "
                     "--gt, or by file_name when its entries have one (posekit predict's results.json does)")
     p.add_argument("--flip-test", action="store_true",
-                   help="average each crop's heads with those of its mirror image (models whose codec "
-                        "supports it: trained heatmap and regression models, EfficientPose)")
+                   help="average each crop's (bottom-up: each image's) heads with those of its mirror "
+                        "image (models whose codec supports it: trained heatmap, regression, part "
+                        "affinity field and associative embedding models, EfficientPose)")
+    p.add_argument("--scales", type=_scales, default=(1.0,), metavar="S[,S...]",
+                   help="bottom-up models trained here: multi-scale test, the input's long side times "
+                        "each scale, heads averaged on the first scale's grid (e.g. 1,0.5,1.5; default 1)")
     p.add_argument("--out", default="predictions", metavar="DIR", help="output folder (default: ./predictions)")
     p.add_argument("--gt", default=None, metavar="ANN",
                    help="annotation file in any format posekit reads (COCO, MPII JSON/.mat, LSP, FLIC, "
@@ -138,6 +142,17 @@ def _model_name(text: str) -> str:
                                      f"model ({', '.join(_pose_cards())}) or .safetensors checkpoint")
 
 
+def _scales(text: str) -> tuple[float, ...]:
+    """``--scales``: comma-separated positive numbers."""
+    try:
+        scales = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not all(0 < x < 16 for x in scales):
+        raise argparse.ArgumentTypeError(f"scales must lie in (0, 16), got {text!r}")
+    return scales
+
+
 def _positive_int(text: str) -> int:
     try:
         n = int(text)
@@ -148,7 +163,8 @@ def _positive_int(text: str) -> int:
     return n
 
 
-def load_predictor(model: str, device: str, *, detector: str | None = None, flip_test: bool = False):
+def load_predictor(model: str, device: str, *, detector: str | None = None, flip_test: bool = False,
+                   scales: tuple[float, ...] = (1.0,)):
     """The predictor ``posekit predict`` runs: ``predict(image_rgb) -> Poses`` (top-down ones also
     ``predict_boxes(image_rgb, boxes, scores)``), and optionally ``timings`` (milliseconds per
     stage of the last call) and ``draw_min_pose_score``. ``model``: a pipeline name, an imported
@@ -162,8 +178,12 @@ def load_predictor(model: str, device: str, *, detector: str | None = None, flip
     else:
         estimator = load_estimator(model, device)
         kind = estimator.kind
-    if kind == "bottom-up" and (flip_test or detector):
-        raise PosekitError(f"{model} is a bottom-up model: no " + ("--flip-test" if flip_test else "--detector"))
+    if kind == "bottom-up" and detector:
+        raise PosekitError(f"{model} is a bottom-up model: no --detector")
+    if tuple(scales) != (1.0,):
+        if kind != "bottom-up":
+            raise PosekitError(f"{model} is a top-down model: --scales is for bottom-up models")
+        options["scales"] = tuple(scales)
     if model in PIPELINES:
         return build_predictor(model, device, detector=detector, **options)
     return predictor_for(estimator, device, detector=detector, **options)
@@ -467,7 +487,8 @@ def _run(args: argparse.Namespace) -> int:
         raise PosekitError(f"no images or videos found in {' '.join(args.paths)}")
     threads = set_threads(args.threads)
     boxes = GivenBoxes(args.boxes, args.box_score, by_image_id=bool(ids)) if args.boxes else None
-    predictor = load_predictor(args.model, args.device, detector=args.detector, flip_test=args.flip_test)
+    predictor = load_predictor(args.model, args.device, detector=args.detector, flip_test=args.flip_test,
+                               **({"scales": args.scales} if tuple(args.scales) != (1.0,) else {}))
     if boxes is not None and not hasattr(predictor, "predict_boxes"):
         raise PosekitError(f"--boxes: {args.model} is a bottom-up model, it finds people itself")
     _default_thresholds(args, predictor)
