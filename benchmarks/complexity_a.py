@@ -20,6 +20,7 @@ from torch import nn
 
 from posekit.models import cpm, cpn, deeppose, hourglass, jain2013, mspn, prm, simple_baseline
 from posekit.models.blocks import Bottleneck
+from posekit.models.conventions import count_hrnet_summary
 from posekit.models.complexity import count_macs, count_params
 
 
@@ -97,31 +98,11 @@ def _fmt(x: float | None) -> str:
 
 def hrnet_summary_gmacs(model: nn.Module, size: tuple[int, int]) -> float:
     """The convention of the HRNet repository's ``get_model_summary`` (which produced the
-    HRNet paper's comparison table, source of the SimpleBaseline and CPN figures): for every
-    module whose class name contains "Conv", ``weight.numel() * output H * W`` (times the
-    batch, which is 1 except for DeepPose's crops), plus Linear layers, divided by 2^30. For a
-    transposed convolution this counts every weight once per *output* pixel, 4x the true
-    multiply-adds of a stride-2 4x4 deconvolution."""
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        if "Conv" in type(module).__name__ and getattr(module, "weight", None) is not None:
-            # x batch: the input batch is 1, but DeepPose's refiners run on K crops at once
-            total += module.weight.numel() * output.shape[0] * output.shape[-2] * output.shape[-1]
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        model(torch.zeros(1, 3, *size, device=device))
-    model.train(was_training)
-    for h in handles:
-        h.remove()
-    return total / 2**30
+    HRNet paper's comparison table, source of the SimpleBaseline and CPN figures), in G:
+    :func:`posekit.models.conventions.count_hrnet_summary` / 2^30. For a transposed
+    convolution this counts every weight once per *output* pixel, 4x the true multiply-adds of
+    a stride-2 4x4 deconvolution."""
+    return count_hrnet_summary(model, size) / 2**30
 
 
 def measure(builder: Callable[..., nn.Module], size: tuple[int, int], k: int,

@@ -16,13 +16,16 @@ import sys
 import traceback
 
 from posekit import __version__
-from posekit.commands import data, models, predict, train
+from posekit.commands import bench, data, models, predict, train
+from posekit.commands import export as export_
 from posekit.commands import eval as eval_
+from posekit.commands import rmpe as rmpe_
+from posekit.commands import search as search_
 from posekit.errors import PosekitError
 
 # Command groups, in the order ``posekit --help`` lists them. Heavy imports (torch) happen
 # inside each command's run function, so ``posekit --help`` stays fast.
-COMMAND_GROUPS = (data, eval_, train, predict, models)
+COMMAND_GROUPS = (data, eval_, train, predict, models, rmpe_, search_, bench, export_)
 
 
 def build_parser() -> argparse.ArgumentParser:

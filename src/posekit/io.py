@@ -4,17 +4,21 @@ Images: :func:`read_image` checks the size in the file's header before decoding 
 GIF, BMP; :data:`MAX_IMAGE_PIXELS`), so a huge or broken file gives one :class:`DataError`
 line, never an OpenCV traceback. Videos and animated GIFs: :class:`VideoReader` gives the
 frames one at a time with their index, and the frame rate. Overlay videos:
-:func:`open_video_writer` prefers H.264 (browsers play it) and falls back to MPEG-4 Part 2.
+:func:`open_video_writer` prefers H.264 (browsers play it): PyAV's libx264 when PyAV is
+installed (``pip install posekit[video]``), else OpenCV's ``avc1`` when its build has an H.264
+encoder (the PyPI wheels do not), and falls back to OpenCV's MPEG-4 Part 2.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import struct
 import tempfile
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -34,7 +38,10 @@ MAX_IMAGE_PIXELS = 250_000_000
 
 #: Overlay video codecs in order of preference: H.264 (``avc1``), which browsers play, then
 #: MPEG-4 Part 2 (``mp4v``), which every OpenCV build with FFmpeg writes but browsers do not play.
+#: H.264 is written by PyAV's libx264 when PyAV is installed, else tried with OpenCV.
 VIDEO_CODECS = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2"))
+
+log = logging.getLogger(__name__)
 
 
 def image_size_from_header(data: bytes | np.ndarray) -> tuple[int, int] | None:
@@ -209,8 +216,101 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+class PyAVWriter:
+    """An H.264 MP4 writer through PyAV's libx264, with the two methods of ``cv2.VideoWriter``
+    that posekit uses: :meth:`write` (a ``(H, W, 3)`` uint8 BGR frame) and :meth:`release`.
+
+    ``size_wh`` = ``(W, H)``. H.264 in 4:2:0 (``yuv420p``, what browsers play) needs an even
+    width and height: an odd one is padded by repeating the last column or row, so the file is
+    then one pixel wider or taller. The MP4 index is written at the start (``+faststart``) when
+    the file is closed: as with OpenCV, a file whose writer was never released has no index.
+    DataError naming the file when it cannot be opened or a frame has the wrong size.
+    """
+
+    def __init__(self, path: str | Path, fps: float, size_wh: tuple[int, int]) -> None:
+        import av
+
+        self.path = Path(path)
+        self.size_wh = (int(size_wh[0]), int(size_wh[1]))
+        w, h = self.size_wh
+        try:
+            self._container = av.open(str(self.path), "w", format="mp4",
+                                      options={"movflags": "+faststart"})
+        except (OSError, av.FFmpegError) as e:
+            raise DataError(self.path, f"cannot write a video ({e})") from None
+        try:
+            self._stream = self._container.add_stream(
+                "libx264", rate=Fraction(float(fps)).limit_denominator(1001),
+                options={"preset": "veryfast", "crf": "20"})
+            self._stream.width, self._stream.height = w + w % 2, h + h % 2
+            self._stream.pix_fmt = "yuv420p"
+            ctx = self._stream.codec_context   # tagged BT.601, limited range: what write() makes
+            ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc = 1, 6, 6, 6
+        except (ValueError, av.FFmpegError) as e:
+            self._container.close()
+            raise DataError(self.path, f"cannot write H.264 with PyAV ({e})") from None
+        self._open = True
+
+    def isOpened(self) -> bool:  # noqa: N802 - the name of cv2.VideoWriter's method
+        return self._open
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        """Encode one ``(H, W, 3)`` uint8 BGR frame of the writer's size."""
+        import av
+
+        w, h = self.size_wh
+        if frame_bgr.shape != (h, w, 3) or frame_bgr.dtype != np.uint8:
+            raise DataError(self.path, f"frame of shape {frame_bgr.shape} {frame_bgr.dtype}, the video "
+                                       f"takes ({h}, {w}, 3) uint8")
+        if w % 2 or h % 2:
+            frame_bgr = np.pad(frame_bgr, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        # OpenCV's BT.601 limited-range conversion: a grey level comes back exactly, where
+        # FFmpeg's default (swscale) conversion darkens the picture by about 2 levels.
+        yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def release(self) -> None:
+        """Flush the encoder and close the file (the index is written); safe to call twice."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+        finally:
+            self._container.close()
+
+
 @functools.lru_cache(maxsize=None)
-def video_codec() -> tuple[str, str]:
+def _pyav_h264() -> bool:
+    """Whether PyAV is installed and its FFmpeg encodes H.264 with libx264, found once per
+    process by writing two frames to a temporary file (and reading their codec back)."""
+    try:
+        import av
+    except ImportError:
+        return False
+    if "libx264" not in av.codecs_available:
+        log.info("PyAV %s has no libx264 encoder: overlay videos are written with OpenCV",
+                 av.__version__)
+        return False
+    with tempfile.TemporaryDirectory(prefix="posekit-codec-") as tmp:
+        probe = Path(tmp) / "probe.mp4"
+        try:
+            writer = PyAVWriter(probe, 25.0, (64, 64))
+            for _ in range(2):
+                writer.write(np.zeros((64, 64, 3), np.uint8))
+            writer.release()
+            with av.open(str(probe)) as back:
+                return back.streams.video[0].codec_context.name == "h264"
+        except (DataError, av.FFmpegError, OSError, IndexError) as e:
+            log.info("PyAV cannot write H.264 here (%s): overlay videos are written with OpenCV", e)
+            return False
+
+
+@functools.lru_cache(maxsize=None)
+def _opencv_codec() -> tuple[str, str]:
     """``(fourcc, name)`` of the first of :data:`VIDEO_CODECS` this OpenCV build can write to
     ``.mp4``, found once per process by writing two frames to a temporary file."""
     with tempfile.TemporaryDirectory(prefix="posekit-codec-") as tmp:
@@ -228,13 +328,31 @@ def video_codec() -> tuple[str, str]:
     return VIDEO_CODECS[-1]
 
 
-def open_video_writer(path: str | Path, fps: float, size_wh: tuple[int, int]) -> tuple[cv2.VideoWriter, str]:
-    """An OpenCV writer of BGR frames of ``size_wh`` = ``(W, H)`` at ``fps`` to ``path``
-    (``.mp4``) with :func:`video_codec`, and that codec's ``"name (fourcc)"``. DataError when the
-    writer cannot be opened."""
+def video_writer_backend() -> str:
+    """``"pyav"`` when :func:`open_video_writer` writes H.264 with PyAV's libx264, else
+    ``"opencv"``."""
+    return "pyav" if _pyav_h264() else "opencv"
+
+
+def video_codec() -> tuple[str, str]:
+    """``(fourcc, name)`` of the codec :func:`open_video_writer` writes: ``("avc1", "H.264")``
+    with PyAV's libx264 when PyAV is installed and has it, else the first of
+    :data:`VIDEO_CODECS` this OpenCV build can write (each found once per process)."""
+    return VIDEO_CODECS[0] if _pyav_h264() else _opencv_codec()
+
+
+def open_video_writer(path: str | Path, fps: float,
+                      size_wh: tuple[int, int]) -> tuple[cv2.VideoWriter | PyAVWriter, str]:
+    """A writer of ``(H, W, 3)`` uint8 BGR frames of ``size_wh`` = ``(W, H)`` at ``fps`` to
+    ``path`` (``.mp4``) with :func:`video_codec`, and that codec's ``"name (fourcc)"``, e.g.
+    ``"H.264 (avc1)"``. The writer has ``write(frame)`` and ``release()`` (a
+    :class:`PyAVWriter` when PyAV writes H.264, else a ``cv2.VideoWriter``; see
+    :func:`video_writer_backend`). DataError when the writer cannot be opened."""
     fourcc, name = video_codec()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    if _pyav_h264():
+        return PyAVWriter(p, fps, size_wh), f"{name} ({fourcc})"
     writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*fourcc), float(fps), tuple(size_wh))
     if not writer.isOpened():
         raise DataError(p, f"cannot write a video with codec {fourcc}")

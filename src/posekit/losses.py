@@ -1,4 +1,6 @@
-"""Losses for top-down keypoint models: heatmap MSE, OHKM, multi-stage sums, regression.
+"""Losses for top-down keypoint models: heatmap MSE, OHKM, multi-stage sums, regression; for
+bottom-up models: masked multi-stage L2 on part affinity fields and confidence maps
+(:func:`paf_loss`), heatmaps plus the associative-embedding grouping loss (:func:`ae_loss_total`).
 
 Shapes: predicted and target heatmaps ``(B, K, h, w)``, target weights ``(B, K)``; regression
 coordinates ``(B, K, 2)`` (or ``(B, 2K)``). All losses return a scalar tensor.
@@ -11,7 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["KeypointMSELoss", "OHKMMSELoss", "RegressionLoss", "multi_stage_loss"]
+__all__ = ["KeypointMSELoss", "OHKMMSELoss", "RegressionLoss", "multi_stage_loss", "masked_l2", "paf_loss",
+           "ae_loss_total", "sstn_loss", "deepercut_loss"]
 
 
 def _per_joint_mse(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -111,4 +114,166 @@ def multi_stage_loss(heads: torch.Tensor | list[torch.Tensor], targets: torch.Te
         if p.shape != t.shape:
             raise ValueError(f"stage {s}: output {tuple(p.shape)} does not match target {tuple(t.shape)}")
         total = total + l * loss_fn(p, t, weights)
+    return total
+
+
+# ---------------------------------------------------------------------------------- bottom-up
+def masked_l2(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``1/(B C h w) Σ_{b,c,p} W_b(p) w_bc (P_bc(p) - T_bc(p))²``: the mean squared error over
+    every map and pixel, with the loss mask ``W (B, h, w)`` (0 on crowd regions and unlabelled
+    people) and the per-channel weights ``w (B, C)`` (0 for a channel no person in the image has
+    labelled); either may be None (all ones). ``pred``, ``target``: ``(B, C, h, w)``.
+
+    A plain mean (HigherHRNet's heatmap loss; OpenPose's Caffe loss is the sum over pixels over
+    twice the batch, which differs by a constant factor that Adam's step does not see)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    err = (pred.float() - target.float()).pow(2)
+    if mask is not None:
+        err = err * mask.float().reshape(err.shape[0], 1, *err.shape[2:])
+    if weights is not None:
+        err = err * weights.float().reshape(*err.shape[:2], 1, 1)
+    return err.mean()
+
+
+def _stages(heads) -> list:
+    """The stages of a bottom-up model's heads dict (``heads["stages"]``, or the dict itself)."""
+    if not isinstance(heads, dict):
+        raise ValueError(f"a bottom-up loss needs the model's heads as a dict, got {type(heads).__name__}")
+    return list(heads.get("stages") or [heads])
+
+
+def paf_loss(heads: dict, batch: dict) -> torch.Tensor:
+    """OpenPose's loss (Cao et al., CVPR 2017, eq. 1-3; TPAMI 2019): L2 on the part affinity
+    fields and the confidence maps of *every* stage (intermediate supervision), masked by
+    ``W(p)``:
+
+    ``L = Σ_t Σ_{key ∈ stage t} masked_l2(P_t^key, T^key, W, w^key)``
+
+    Args:
+        heads: ``{"pafs", "heatmaps", "stages": [...]}``; each stage holds ``"pafs" (B, 2L, h, w)``
+            and/or ``"heatmaps" (B, K, h, w)`` (OpenPose 2019's PAF stages hold only fields, its
+            confidence-map stages only maps).
+        batch: :class:`~posekit.codecs.paf.PAFTarget` fields, collated: ``pafs (B, 2L, h, w)``,
+            ``heatmaps (B, K, h, w)``, ``mask (B, h, w)``, ``paf_weights (B, L)`` (each limb's
+            weight applies to both its channels), ``heatmap_weights (B, K)``.
+    """
+    paf_w = batch["paf_weights"].repeat_interleave(2, dim=1)
+    total = batch["mask"].new_zeros((), dtype=torch.float32)
+    n = 0
+    for stage in _stages(heads):
+        if "pafs" in stage:
+            total = total + masked_l2(stage["pafs"], batch["pafs"], batch["mask"], paf_w)
+            n += 1
+        if "heatmaps" in stage:
+            total = total + masked_l2(stage["heatmaps"], batch["heatmaps"], batch["mask"], batch["heatmap_weights"])
+            n += 1
+    if n == 0:
+        raise ValueError("paf_loss: no stage holds 'pafs' or 'heatmaps'")
+    return total
+
+
+#: Weights of the AE grouping terms against the heatmap loss: 1e-3 each, as in Newell et al.'s
+#: code (``pull_loss``/``push_loss`` 1e-3, ``detection_loss`` 1) and HigherHRNet's configs
+#: (``PULL_LOSS_FACTOR``/``PUSH_LOSS_FACTOR`` 0.001, ``HEATMAPS_LOSS_FACTOR`` 1.0).
+AE_PULL_WEIGHT = 1e-3
+AE_PUSH_WEIGHT = 1e-3
+
+
+def ae_loss_total(heads: dict, batch: dict, codec, pull_weight: float = AE_PULL_WEIGHT,
+                  push_weight: float = AE_PUSH_WEIGHT) -> torch.Tensor:
+    """Associative Embedding's loss (Newell et al., NeurIPS 2017) per stage (stacked hourglass:
+    every stack supervised), with HigherHRNet's multi-resolution supervision (Cheng et al.,
+    CVPR 2020: heatmaps at 1/4 and 1/2, tags only at 1/4):
+
+    ``L = Σ_t [ masked_l2(H_t, T, W, w) + pull_weight · pull(tags_t) + push_weight · push(tags_t)
+    + masked_l2(H_t^hr, T^hr, W^hr, w) ]``, each term present when the stage has its head.
+
+    Args:
+        heads: ``{"heatmaps", "tags", ["heatmaps_hr"], "stages": [...]}``.
+        batch: ``heatmaps (B, K, h, w)``, ``mask (B, h, w)``, ``heatmap_weights (B, K)``,
+            ``keypoints (B, M, K, 3)`` (the padded people in input pixels; for the tags, mapped
+            to the grid by ``codec.input_to_heatmap``), and with HigherHRNet ``heatmaps_hr
+            (B, K, 2h, 2w)``, ``mask_hr (B, 2h, 2w)``.
+        codec: the AE codec (its ``input_to_heatmap``).
+        pull_weight, push_weight: see :data:`AE_PULL_WEIGHT`; the terms are those of
+            :func:`posekit.grouping.tags.ae_loss_terms` (push with σ = 1).
+    """
+    from posekit.grouping.tags import ae_loss_terms
+    kp = batch["keypoints"]
+    kp_hm = torch.cat([codec.input_to_heatmap(kp[..., :2]), kp[..., 2:]], dim=-1)
+    total = kp.new_zeros((), dtype=torch.float32)
+    for stage in _stages(heads):
+        if "heatmaps" in stage:
+            total = total + masked_l2(stage["heatmaps"], batch["heatmaps"], batch.get("mask"),
+                                      batch.get("heatmap_weights"))
+        if "tags" in stage:
+            pull, push = ae_loss_terms(stage["tags"].float(), kp_hm)
+            total = total + pull_weight * pull + push_weight * push
+        if "heatmaps_hr" in stage:
+            total = total + masked_l2(stage["heatmaps_hr"], batch["heatmaps_hr"], batch.get("mask_hr"),
+                                      batch.get("heatmap_weights"))
+    return total
+
+
+def sstn_loss(heads: dict, batch: dict, loss_fn: Callable, parallel_weight: float = 1.0) -> torch.Tensor:
+    """RMPE's SSTN loss (Fang et al., ICCV 2017, Sec. 3.2): the heatmap loss of the SSTN's output
+    (in the input crop's frame) against the crop's targets, plus ``parallel_weight`` times the
+    loss of the parallel SPPE branch (in the STN's frame) against the *centred* targets.
+
+    ``heads``: ``{"heatmaps": (B, K, h, w), "parallel": (B, K, h, w)}``
+    (:class:`posekit.models.sstn.SSTN` with ``parallel=True``); ``batch``: ``heatmaps``,
+    ``weights`` and ``parallel_heatmaps``, ``parallel_weights`` (a TopDownDataset with
+    ``centred_targets``); ``loss_fn(pred, target, weights)`` e.g. :class:`KeypointMSELoss`."""
+    if not isinstance(heads, dict) or "parallel" not in heads:
+        raise ValueError("sstn_loss needs the SSTN's heads with its parallel branch (forward(images, parallel=True))")
+    if "parallel_heatmaps" not in batch:
+        raise ValueError("sstn_loss needs the centred targets 'parallel_heatmaps' (TopDownDataset(centred_targets=True))")
+    main = loss_fn(heads["heatmaps"], batch["heatmaps"], batch["weights"])
+    par = loss_fn(heads["parallel"], batch["parallel_heatmaps"], batch["parallel_weights"])
+    return main + parallel_weight * par
+
+
+def _masked_mean(per_element: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum(w * e) / max(1, #{w > 0})``: the mean over the weighted elements (TF's
+    ``SUM_BY_NONZERO_WEIGHTS`` reduction, which DeeperCut's code uses)."""
+    weights = weights.float()
+    return (per_element * weights).sum() / (weights > 0).sum().clamp_min(1)
+
+
+def deepercut_loss(heads: dict, batch: dict, locref_weight: float = 0.05,
+                   pairwise_weight: float = 0.1) -> torch.Tensor:
+    """DeeperCut's loss (Insafutdinov et al., ECCV 2016), summed over ``heads["stages"]``
+    (intermediate supervision: the conv4 stage has score maps only):
+
+    * score maps: sigmoid cross-entropy against the binary discs, weighted by
+      ``scoremap_weights``;
+    * location refinement: Huber loss (delta 1) on the offsets within ``locref_mask``, times
+      ``locref_weight``;
+    * pairwise offsets: Huber loss within ``pairwise_mask``, times ``pairwise_weight``.
+
+    Each term is averaged over the elements of non-zero weight. The weights 0.05 and 0.1 are
+    those of the released DeeperCut configuration as DeepLabCut keeps it (``locref_loss_weight``,
+    ``pairwise_loss_weight``).
+
+    ``heads``: the model's dict (``scoremaps (B, K, h, w)``, ``locref (B, 2K, h, w)``, ``pairwise
+    (B, 2K(K-1), h, w)``, ``stages``); ``batch``: the collated
+    :class:`~posekit.codecs.deepercut.DeeperCutTarget` fields (``scoremaps``,
+    ``scoremap_weights``, ``locref_targets``, ``locref_mask``, ``pairwise_targets``,
+    ``pairwise_mask``) with a leading batch dimension."""
+    total = batch["scoremaps"].new_zeros((), dtype=torch.float32)
+    for stage in _stages(heads):
+        if "scoremaps" in stage:
+            ce = nn.functional.binary_cross_entropy_with_logits(
+                stage["scoremaps"].float(), batch["scoremaps"].float(), reduction="none")
+            total = total + _masked_mean(ce, batch["scoremap_weights"])
+        if "locref" in stage:
+            hub = nn.functional.huber_loss(stage["locref"].float(), batch["locref_targets"].float(),
+                                           reduction="none", delta=1.0)
+            total = total + locref_weight * _masked_mean(hub, batch["locref_mask"])
+        if "pairwise" in stage:
+            hub = nn.functional.huber_loss(stage["pairwise"].float(), batch["pairwise_targets"].float(),
+                                           reduction="none", delta=1.0)
+            total = total + pairwise_weight * _masked_mean(hub, batch["pairwise_mask"])
     return total

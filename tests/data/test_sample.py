@@ -19,7 +19,7 @@ from posekit import cli
 from posekit.data import sample
 from posekit.data.formats import read_annotations, read_coco, read_coco_results
 from posekit.errors import DataError, PosekitError
-from posekit.io import read_image, write_image
+from posekit.io import VideoReader, read_image, write_image
 from posekit.skeleton import COCO17, MPII16, remap_index
 
 SYNTHETIC = ["synthetic_1.png", "synthetic_2.png", "synthetic_3.png"]
@@ -132,7 +132,25 @@ def test_sample_with_the_photo(run, tmp_path, photo):
     code, out, err = run("data", "sample", "--out", str(d))
     assert code == 0, err
     assert sorted(p.name for p in d.iterdir()) == sorted(n for n, _ in sample.SAMPLE_FILES)
+    assert len(sample.SAMPLE_FILES) == 11 and "astronaut_pan.mp4, astronaut_pan_frames" in out
     assert (d / "astronaut.png").read_bytes() == photo.read_bytes()
+
+    # the video: 30 frames at 12 fps, the camera move over the photo (lossy, but the same picture)
+    want = sample.astronaut_pan_frames(read_image(photo))
+    with VideoReader(d / "astronaut_pan.mp4") as video:
+        assert video.fps == pytest.approx(12.0) and video.frame_count == 30
+        got = np.stack([f for _, f in video])
+    assert got.shape == want.shape == (30, 320, 320, 3)
+    err = np.abs(got.astype(np.float32) - want).mean(axis=(1, 2, 3))
+    assert err.max() < 6, err
+    assert np.abs(want[0].astype(np.float32) - want[-1]).mean() > 30     # the picture moves
+    # and every third frame as a JPEG in a frame folder, for predict --sequence
+    jpegs = sorted((d / "astronaut_pan_frames").iterdir())
+    assert [f.name for f in jpegs] == [f"{j:06d}.jpg" for j in range(10)]
+    for f, w in zip(jpegs, want[::3]):
+        assert np.abs(read_image(f).astype(np.float32) - w).mean() < 3
+    readme = (d / "README.txt").read_text()
+    assert "astronaut_pan.mp4" in readme and "posekit predict" in readme
 
     coco, mpii = sample.astronaut_records()
     got = read_coco(d / "coco.json")
@@ -157,6 +175,38 @@ def test_sample_with_the_photo(run, tmp_path, photo):
     code, out, err = run("eval", str(d / "coco.json"), str(d / "coco_results.json"),
                          "--metric", "coco", "--format", "json")
     assert code == 0 and 0 < json.loads(out)["AP"] < 1, err
+
+
+def test_the_video_camera_moves_inside_the_photo_and_maps_points_exactly():
+    win = sample.astronaut_pan_windows()
+    assert win.shape == (sample.PAN_FRAMES, 3)
+    np.testing.assert_allclose(win[0], (0, 0, 512))                   # starts on the whole photo
+    left, top, side = win.T
+    assert (left >= 0).all() and (top >= 0).all() and (left + side <= 512).all() \
+        and (top + side <= 512).all()
+    assert np.all(np.diff(side) < 0) and side[-1] < 0.75 * 512         # zooms in, steadily
+    step = np.abs(np.diff(side))
+    assert step[0] < 0.2 * step.max() and step[-1] < 0.2 * step.max()  # slow at both ends
+
+    # the frames show the photo where pan_to_frame says (pixel centres at integers): a bright
+    # blob's centroid lands within 0.05 px of the mapped point in every frame
+    yy, xx = np.mgrid[:512, :512]
+    centre = np.array([201.0, 147.0])
+    blob = 255 * np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * 6.0 ** 2))
+    photo = np.repeat(blob[..., None], 3, axis=2).round().astype(np.uint8)
+    frames = sample.astronaut_pan_frames(photo)
+    fy, fx = np.mgrid[:sample.PAN_SIZE, :sample.PAN_SIZE]
+    for f, w in zip(frames, win):
+        m = f[..., 0].astype(np.float64)
+        got = np.array([(m * fx).sum(), (m * fy).sum()]) / m.sum()
+        assert np.hypot(*(got - sample.pan_to_frame(centre, w))) < 0.05, (w, got)
+    # the astronaut's nose moves right and her shoulders spread as the camera closes in
+    coco, _ = sample.astronaut_records()
+    nose, l_sh, r_sh = (coco.keypoints[0, COCO17.index(n), :2]
+                        for n in ("nose", "left_shoulder", "right_shoulder"))
+    first, last = (sample.pan_to_frame(np.stack([nose, l_sh, r_sh]), w) for w in (win[0], win[-1]))
+    assert last[0, 0] - first[0, 0] > 40
+    assert (last[1, 0] - last[2, 0]) > 1.3 * (first[1, 0] - first[2, 0])
 
 
 def test_sample_does_not_overwrite_without_force(run, tmp_path):

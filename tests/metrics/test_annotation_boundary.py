@@ -5,7 +5,10 @@ score them.
 The checks read the package's source (``ast``), so a new reader anywhere in ``src/posekit`` fails
 here, naming the file and line. ``pretrained/`` and the engine's ``config.py`` and
 ``checkpoint.py`` parse their own metadata (model graphs, configs, safetensors headers), not
-annotations, and may call ``json.load``.
+annotations, and may call ``json.load``; so do the files of posekit's own that other modules
+write and read back: export sidecars (``export.py``), fitted pose-NMS parameters (``rmpe.py``),
+the PoseFix checkpoint's header (``engine/posefix.py``), the search state (``search/``) and the
+peer's timing file (``bench.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "posekit"
 FORMATS = "data/formats/"
-OWN_METADATA = ("pretrained/", "engine/config.py", "engine/checkpoint.py")
+OWN_METADATA = ("pretrained/", "engine/config.py", "engine/checkpoint.py", "export.py", "rmpe.py",
+                "engine/posefix.py", "search/", "bench.py")
 
 
 @lru_cache(maxsize=1)

@@ -31,8 +31,36 @@ ISSUE_NAMES = [
 ]
 
 
-def _as_list(out: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+def _as_list(out: torch.Tensor | list[torch.Tensor] | dict) -> list[torch.Tensor]:
+    """Every head tensor: the tensor, the list, or a bottom-up dict's stage tensors in order."""
+    if isinstance(out, dict):
+        return [t for stage in out["stages"] for t in stage.values()]
     return out if isinstance(out, list) else [out]
+
+
+#: Channels of each bottom-up head for ``k`` keypoints (``pafs``: 2 per limb of the model;
+#: DeeperCut's ``locref``: x, y per part, ``pairwise``: x, y per ordered pair of parts).
+_BOTTOM_UP_CHANNELS = {"heatmaps": lambda m, k: k, "tags": lambda m, k: k, "heatmaps_hr": lambda m, k: k,
+                       "pafs": lambda m, k: 2 * m.num_limbs, "scoremaps": lambda m, k: k,
+                       "locref": lambda m, k: 2 * k, "pairwise": lambda m, k: 2 * k * (k - 1)}
+
+
+def check_bottom_up_heads(entry: ZooEntry, model: nn.Module, out: dict, k: int, h: int, w: int) -> None:
+    """The bottom-up heads contract: a dict whose ``"stages"`` lists ``entry.outputs`` dicts of
+    head tensors, every stage of the documented shape (``heatmaps_hr`` at twice the resolution),
+    and whose top-level heads are the last stage holding each key."""
+    assert isinstance(out, dict) and "stages" in out, f"{entry.name}: a bottom-up model returns a dict with 'stages'"
+    stages = out["stages"]
+    assert len(stages) == entry.outputs, f"{entry.name}: {len(stages)} stages, the entry says {entry.outputs}"
+    for i, stage in enumerate(stages):
+        assert stage and set(stage) <= set(_BOTTOM_UP_CHANNELS), (entry.name, i, sorted(stage))
+        for key, t in stage.items():
+            up = 2 if key.endswith("_hr") else 1
+            want = (2, _BOTTOM_UP_CHANNELS[key](model, k), up * h // model.stride, up * w // model.stride)
+            assert t.shape == want, (entry.name, i, key, tuple(t.shape), want)
+    final = {key: t for stage in stages for key, t in stage.items()}  # the last stage with each key
+    assert {key for key in out if key != "stages"} == set(final), (entry.name, sorted(out))
+    assert all(out[key] is t for key, t in final.items()), f"{entry.name}: top-level heads are not the final stages'"
 
 
 def check_contract(entry: ZooEntry, k: int = 5) -> None:
@@ -54,11 +82,17 @@ def check_contract(entry: ZooEntry, k: int = 5) -> None:
     x = torch.randn(2, 3, h, w)
 
     model.train()
-    outs = _as_list(model(x))
-    assert len(outs) == entry.outputs, f"{entry.name}: {len(outs)} outputs, the entry says {entry.outputs}"
-    want = (2, k, h // model.stride, w // model.stride) if model.output_kind == "heatmap" else (2, k, 2)
+    raw = model(x)
+    outs = _as_list(raw)
+    if entry.kind == "bottom-up":
+        check_bottom_up_heads(entry, model, raw, k, h, w)
+    else:
+        assert entry.kind == "top-down", entry.kind
+        assert len(outs) == entry.outputs, f"{entry.name}: {len(outs)} outputs, the entry says {entry.outputs}"
+        want = (2, k, h // model.stride, w // model.stride) if model.output_kind == "heatmap" else (2, k, 2)
+        for o in outs:
+            assert o.shape == want, (entry.name, tuple(o.shape), want)
     for o in outs:
-        assert o.shape == want, (entry.name, tuple(o.shape), want)
         assert torch.isfinite(o).all()
     sum(o.square().mean() for o in outs).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
@@ -184,6 +218,53 @@ def test_the_contract_fails_a_broken_model(monkeypatch):
     monkeypatch.setitem(ZOO, two.name, two)
     with pytest.raises(AssertionError, match="1 outputs, the entry says 2"):
         check_contract(two)
+
+
+class _ToyBottomUp(nn.Module):
+    """Two stages of K heatmaps + K tags; ``stale=True`` returns the first stage at the top level."""
+
+    output_kind = "heatmap"
+    stride = 2
+
+    def __init__(self, num_keypoints: int, input_size: tuple[int, int], stale: bool = False) -> None:
+        super().__init__()
+        self.default_input_size = tuple(input_size)
+        self.k, self.stale = num_keypoints, stale
+        self.first = nn.Conv2d(3, 2 * num_keypoints, 3, stride=2, padding=1)
+        self.second = nn.Conv2d(2 * num_keypoints, 2 * num_keypoints, 1)
+
+    def forward(self, images: torch.Tensor) -> dict:
+        a = self.first(images)
+        b = self.second(a)
+        stages = [{"heatmaps": a[:, :self.k], "tags": a[:, self.k:]}, {"heatmaps": b[:, :self.k], "tags": b[:, self.k:]}]
+        return {**stages[0 if self.stale else -1], "stages": stages}
+
+
+def toy_bottom_up(*, num_keypoints: int = 17, input_size: tuple[int, int] = (32, 24)) -> nn.Module:
+    return _ToyBottomUp(num_keypoints, input_size)
+
+
+def toy_bottom_up_stale(*, num_keypoints: int = 17, input_size: tuple[int, int] = (32, 24)) -> nn.Module:
+    return _ToyBottomUp(num_keypoints, input_size, stale=True)
+
+
+def test_the_contract_checks_bottom_up_heads(monkeypatch):
+    """A bottom-up entry's dict of heads passes; a wrong stage count, or top-level heads that
+    are not the final stage's, fail."""
+    good = ZooEntry("toy_bottom_up", __name__, "-", (24, 32), "coco17", outputs=2, test_input_wh=(16, 12),
+                    kind="bottom-up")
+    monkeypatch.setitem(ZOO, good.name, good)
+    check_contract(good)
+    three = ZooEntry(good.name, __name__, "-", (24, 32), "coco17", outputs=3, test_input_wh=(16, 12),
+                     kind="bottom-up")
+    monkeypatch.setitem(ZOO, three.name, three)
+    with pytest.raises(AssertionError, match="2 stages, the entry says 3"):
+        check_contract(three)
+    stale = ZooEntry("toy_bottom_up_stale", __name__, "-", (24, 32), "coco17", outputs=2,
+                     test_input_wh=(16, 12), kind="bottom-up")
+    monkeypatch.setitem(ZOO, stale.name, stale)
+    with pytest.raises(AssertionError, match="top-level heads are not the final"):
+        check_contract(stale)
 
 
 def test_the_index_needs_no_torch():

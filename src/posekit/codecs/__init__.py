@@ -40,11 +40,16 @@ Attributes
 Codecs here: :class:`MSRAHeatmap`, :class:`UDPHeatmap` (Gaussian heatmaps, DARK or argmax
 decoding), :class:`RegressionCodec` (trainable: ``encode`` too); :class:`MoveNetSingleCodec`,
 :class:`MultiPoseCodec`, :class:`PoseNetCodec`, :class:`BlazePoseLandmarkCodec` (decode only,
-for imported graphs).
+for imported graphs); bottom-up and trainable: :class:`PAFCodec` (OpenPose) and
+:class:`AECodec` (Associative Embedding, HigherHRNet with ``hr=True``), both with a flip test
+and ``input_size_for`` (sides multiples of their ``multiple``). :class:`DeeperCutCodec` (DeeperCut: score maps,
+location refinement, pairwise offsets; DeepCut's ILP grouping).
 """
 
+from posekit.codecs.ae import AECodec, AETarget
 from posekit.codecs.blazepose import BlazePoseLandmarkCodec
 from posekit.codecs.common import Instances
+from posekit.codecs.deepercut import DeeperCutCodec, DeeperCutTarget
 from posekit.codecs.heatmap import (
     HeatmapTarget, MSRAHeatmap, UDPHeatmap, flip_heatmaps, to_image,
 )
@@ -55,4 +60,4 @@ from posekit.codecs.regression import RegressionCodec, RegressionTarget
 
 __all__ = ["HeatmapTarget", "MSRAHeatmap", "UDPHeatmap", "flip_heatmaps", "to_image", "RegressionCodec",
            "RegressionTarget", "Instances", "MoveNetSingleCodec", "MultiPoseCodec", "PoseNetCodec", "POSENET_EDGES",
-           "BlazePoseLandmarkCodec", "PAFCodec", "PAFTarget"]
+           "BlazePoseLandmarkCodec", "DeeperCutCodec", "DeeperCutTarget", "PAFCodec", "PAFTarget", "AECodec", "AETarget"]

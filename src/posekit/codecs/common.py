@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Mapping, NamedTuple, Union
 
+import numpy as np
 import torch
 
 from posekit.errors import PosekitError
 
-__all__ = ["Instances", "Heads", "require_heads", "final_head", "map_final"]
+__all__ = ["Instances", "Heads", "require_heads", "final_head", "map_final", "person_row"]
 
 #: What a model's forward returns and a codec's ``decode`` takes: a tensor, a list of stage
 #: tensors (intermediate supervision, the final prediction last), or a dict of named tensors.
@@ -36,6 +37,20 @@ class Instances(NamedTuple):
     keypoints: torch.Tensor
     scores: torch.Tensor
     boxes: torch.Tensor
+
+
+def person_row(xy: np.ndarray, found: np.ndarray, kp_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One grouped person as an :class:`Instances` row: ``xy`` ``(F, 2)`` input pixels of the
+    ``F`` parts found (``found``: ``(K,)`` bool), ``kp_scores`` ``(K,)`` -> ``((K, 3)
+    [x, y, score], (4,) xyxy box of the found parts)``; parts not found sit at the box centre
+    (their scores are the grouping's, usually 0)."""
+    xy = np.asarray(xy, np.float64)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    row = np.empty((len(found), 3), np.float32)
+    row[:, :2] = (lo + hi) / 2
+    row[found, :2] = xy
+    row[:, 2] = kp_scores
+    return row, np.array([lo[0], lo[1], hi[0], hi[1]], np.float32)
 
 
 def require_heads(heads: Mapping[str, torch.Tensor], names: tuple[str, ...], codec: str,

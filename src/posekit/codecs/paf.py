@@ -32,13 +32,15 @@ join fragments the tree leaves apart, e.g. a person whose left shoulder is out o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from posekit.codecs.common import Instances, require_heads
+from posekit.codecs.common import Instances, person_row, require_heads
+from posekit.errors import PosekitError
 from posekit.grouping.paf import group_people, tree_first
 from posekit.skeleton import KeypointSpec
 
@@ -81,12 +83,18 @@ class PAFCodec:
             settings (:func:`posekit.grouping.paf.group_people`).
 
     ``decode_instances(heads)`` takes ``{"heatmaps": (B, K, h, w), "pafs": (B, 2L, h, w)}``.
-    No flip test (``supports_flip = False``: a mirrored field needs its x component negated
-    and the limbs swapped; not done yet).
+    Flip test: :meth:`flip_back` (needs the mirror of every limb among ``limbs``). Input sides
+    are multiples of :attr:`multiple` (:meth:`input_size_for`).
     """
 
-    supports_flip = False
+    supports_flip = True
+    #: Confidence maps and fields resampled onto one grid average across scales (OpenPose's
+    #: multi-scale test): a field holds unit directions, which a uniform rescale keeps.
+    supports_multiscale = True
     udp_warp = False
+    #: Input sides are multiples of this (:meth:`input_size_for`): 32 covers a VGG-19 stem at
+    #: stride 8 and the stride-4 backbones; a model that halves more needs a larger multiple.
+    multiple = 32
 
     def __init__(self, spec: KeypointSpec, input_size: tuple[int, int] = (256, 256), stride: int = 4,
                  sigma: float = 1.5, limb_width: float = 1.0, limbs: Sequence[tuple[int, int]] | None = None,
@@ -126,6 +134,52 @@ class PAFCodec:
     def heatmap_to_input(self, xy):
         """``(..., 2)`` heatmap pixels -> input pixels (numpy or torch)."""
         return (xy + 0.5) * self.stride - 0.5
+
+    def input_size_for(self, width: int, height: int, long_side: int) -> tuple[int, int]:
+        """The input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side``: the
+        long side ``long_side``, the short side scaled alike, both rounded up to a multiple of
+        :attr:`multiple` (which ``long_side`` must be, :class:`PosekitError` otherwise)."""
+        m = max(self.multiple, self.stride)
+        if long_side % m:
+            raise PosekitError(f"PAFCodec: the long side must be a multiple of {m}, got {long_side}")
+        s = long_side / max(width, height)
+        return int(math.ceil(width * s / m) * m), int(math.ceil(height * s / m) * m)
+
+    def flip_limbs(self) -> list[tuple[int, float]]:
+        """For each limb ``l = (a, b)``: ``(l', sign)`` with ``l'`` the limb joining the mirror
+        joints ``(flip a, flip b)`` and ``sign = +1`` when it is stored that way round, ``-1``
+        when stored as ``(flip b, flip a)``. :class:`PosekitError` when a mirror is missing."""
+        flip = self.spec.flip_index
+        where = {(a, b): l for l, (a, b) in enumerate(self.limbs)}
+        out = []
+        for a, b in self.limbs:
+            fa, fb = flip[a], flip[b]
+            if (fa, fb) in where:
+                out.append((where[(fa, fb)], 1.0))
+            elif (fb, fa) in where:
+                out.append((where[(fb, fa)], -1.0))
+            else:
+                raise PosekitError(f"PAFCodec flip: limb ({self.spec.names[a]}, {self.spec.names[b]}) has no mirror "
+                                   f"limb among the codec's limbs")
+        return out
+
+    def flip_back(self, heads: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Heads of the mirrored input -> heads of the input (the flip test).
+
+        Heatmaps: mirrored along ``w``, left/right channels swapped. Fields: limb ``(a, b)``
+        of the input is the mirror of limb ``(flip a, flip b)`` of the mirrored input; its field
+        is that limb's field mirrored along ``w`` with the x component negated (a vector
+        ``(x, y)`` in the mirror is ``(-x, y)`` here), and negated as a whole when that limb is
+        stored reversed, ``(flip b, flip a)`` (:meth:`flip_limbs`). ``{"heatmaps": (B, K, h,
+        w), "pafs": (B, 2L, h, w)}`` -> a dict of the same two entries."""
+        heatmaps, pafs = require_heads(heads, ("heatmaps", "pafs"), type(self).__name__)
+        hm = heatmaps.flip(-1)[:, list(self.spec.flip_index)]
+        f = pafs.flip(-1)
+        out = torch.empty_like(f)
+        for l, (m, sign) in enumerate(self.flip_limbs()):
+            out[:, 2 * l] = -sign * f[:, 2 * m]
+            out[:, 2 * l + 1] = sign * f[:, 2 * m + 1]
+        return {"heatmaps": hm, "pafs": out}
 
     def encode(self, keypoints: np.ndarray, ignore: np.ndarray | None = None) -> PAFTarget:
         """``(N, K, 3)`` ``[x, y, v]`` in input pixels -> :class:`PAFTarget` on the
@@ -200,12 +254,7 @@ class PAFCodec:
                 min_fraction=self.min_fraction, min_parts=self.min_parts, min_mean_score=self.min_mean_score)
             for n, (kp, s) in enumerate(zip(people[:N], person_scores[:N])):
                 found = kp[:, 2] > 0
-                xy = self.heatmap_to_input(kp[found, :2])
-                lo, hi = xy.min(axis=0), xy.max(axis=0)
-                kps[i, n, :, :2] = (lo + hi) / 2
-                kps[i, n, found, :2] = xy
-                kps[i, n, :, 2] = kp[:, 2]
-                boxes[i, n] = [lo[0], lo[1], hi[0], hi[1]]
+                kps[i, n], boxes[i, n] = person_row(self.heatmap_to_input(kp[found, :2]), found, kp[:, 2])
                 scores[i, n] = s
         return Instances(torch.from_numpy(kps), torch.from_numpy(scores), torch.from_numpy(boxes))
 

@@ -8,12 +8,15 @@
 - ``posekit data sample --out DIR``: a tiny real sample (a photo, synthetic figures, COCO and
   MPII ground truth, prediction files) on which every README example runs; see
   :mod:`posekit.data.sample`.
+- ``posekit data roundtrip FILE --codec paf|ae|higherhrnet|heatmap|udp``: ground truth ->
+  perfect outputs -> decode/group -> COCO AP/AR and lost keypoints per joint
+  (:mod:`posekit.data.roundtrip`).
 
 Output paths are checked before anything is written (``posekit.io.output_file`` /
 ``output_dir``): an existing file where a folder is wanted, a folder where a file is wanted,
 or a path that cannot be created is one error line naming the path.
 
-No torch here: only numpy, OpenCV and the readers.
+No torch at import: only numpy, OpenCV and the readers (``roundtrip`` imports the codecs when run).
 """
 
 from __future__ import annotations
@@ -82,6 +85,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="draw at most N images")
     p.add_argument("--no-boxes", action="store_true", help="do not draw person boxes")
     p.set_defaults(func=run_show)
+
+    p = verbs.add_parser("roundtrip", help="encode the ground truth with a codec, decode it, score it",
+                         description="Can a codec represent these people? Every image's ground truth "
+                                     "is encoded into perfect network outputs (bottom-up: the image "
+                                     "letterboxed at --input like the bottom-up predictor; top-down: "
+                                     "one crop per person box), decoded and grouped, mapped back to "
+                                     "the image and scored with COCO AP/AR against the same ground "
+                                     "truth, with a per-joint count of the labelled keypoints lost. "
+                                     "AE and HigherHRNet use ideal tags. Only the annotations are "
+                                     "read (no images).")
+    p.add_argument("file", help="annotation file (any format posekit reads)")
+    p.add_argument("--codec", default="paf", choices=("paf", "ae", "higherhrnet", "heatmap", "udp"),
+                   help="paf (OpenPose fields), ae (associative embedding), higherhrnet, heatmap "
+                        "(top-down MSRA), udp (top-down UDP); default paf")
+    p.add_argument("--input", type=int, default=None, metavar="PX",
+                   help="bottom-up: the input's long side (default 512); top-down: the crop "
+                        "height of a 3:4 crop (default 256)")
+    p.add_argument("--stride", type=int, default=4, help="input pixels per heatmap pixel (default 4)")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="Gaussian width in heatmap pixels (default: the codec's)")
+    p.add_argument("--limb-width", type=float, default=None, help="PAF field half-width, heatmap pixels (default 1)")
+    p.add_argument("--ks", type=float, default=0.5, metavar="T",
+                   help="a keypoint is lost below this keypoint similarity (default 0.5)")
+    p.add_argument("--images", default=None, metavar="DIR",
+                   help="image folder, only for formats that need it for image sizes")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="annotation format (default: detected from the content)")
+    p.set_defaults(func=run_roundtrip)
 
     p = verbs.add_parser("sample", help="write a tiny real sample to try every command on",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -248,4 +279,20 @@ def run_sample(args: argparse.Namespace) -> int:
     written = write_sample(args.out, photo, overwrite=args.force)
     print(f"wrote the posekit sample to {args.out}: " + ", ".join(p.name for p in written))
     print(f"try: posekit data inspect {Path(args.out) / 'coco.json'}")
+    return 0
+
+
+def run_roundtrip(args: argparse.Namespace) -> int:
+    from posekit.data.roundtrip import RoundtripSettings, format_roundtrip, roundtrip
+
+    if not Path(args.file).is_file():
+        raise DataError(args.file, "annotation file not found")
+    _, records = _read(args, args.file, args.images)
+    settings = RoundtripSettings(codec=args.codec, input=args.input, stride=args.stride, sigma=args.sigma,
+                                 limb_width=args.limb_width, ks_threshold=args.ks)
+    try:
+        result = roundtrip(records, settings)
+    except (ValueError, PosekitError) as e:
+        raise DataError(args.file, f"roundtrip with --codec {args.codec}: {e}") from None
+    print(format_roundtrip(result, args.file))
     return 0

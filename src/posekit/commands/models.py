@@ -123,8 +123,13 @@ def trainable_details(entry: ZooEntry) -> list[str]:
     w, h = entry.input_wh
     heads = (f"1 {model.output_kind} tensor" if entry.outputs == 1 else
              f"{entry.outputs} {model.output_kind} tensors (intermediate supervision, the prediction last)")
+    kind = ""
+    if entry.kind != "top-down":
+        heads = (f"a dict of heads with {entry.outputs} stages (intermediate supervision; the final "
+                 "heads also at the top level)")
+        kind = f"{entry.kind} "
     summary = (inspect.getdoc(builder) or "").split("\n\n")[0].replace("\n", " ")
-    return [*_wrap(f"{entry.name}: architecture to train, no weights; {entry.paper}", "  "),
+    return [*_wrap(f"{entry.name}: {kind}architecture to train, no weights; {entry.paper}", "  "),
             *_wrap(f"keypoints {entry.spec}; input {w}x{h} (W x H); forward returns {heads}, "
                    f"stride {model.stride}; "
                    f"{count_params(model) / 1e6:.2f} M parameters", "    "),
@@ -186,6 +191,10 @@ def run_models(args: argparse.Namespace) -> int:
         if trainable:
             lines += _wrap("weights none: an architecture to train (posekit.models.create, posekit "
                            "train); the others are pretrained (posekit.pretrained.load_pretrained).", "")
+            bottom_up = [e.name for e in trainable if e.kind == "bottom-up"]
+            if bottom_up:
+                lines += _wrap(f"bottom-up (every person in one pass; forward returns a dict of heads): "
+                               f"{', '.join(bottom_up)} (the others are top-down: one person per crop).", "")
         if pretrained:
             lines += _wrap("cached package: converted from the cached npm package on first use; "
                            "fetch: downloaded on first use.", "")

@@ -19,8 +19,11 @@ Outputs, in ``--out`` (created; an existing file there is an error):
   ``score``, ``bbox`` (COCO ``[x, y, w, h]`` of the person box), ``file_name`` (the relative
   name above) and ``image_id``: with ``--gt``, the id of the matching image of that annotation
   file (any format posekit reads); without it, 1, 2, 3... in the order the images and video
-  frames were read. Video and animated-GIF frames add ``frame_index`` and ``timestamp_s``
-  (``frame_index / fps``). Every pose is kept, also those below ``--min-pose-score``.
+  frames were read. Video and animated-GIF frames add ``frame_index``, ``timestamp_s``
+  (``frame_index / fps``) and ``track_id``. Every pose is kept, also those below ``--min-pose-score``.
+* per video (also animated GIFs, ``--sequence`` frame folders, ``--webcam``), ``x.mp4.jsonl``:
+  one JSON line per frame, written as it is done, with the tracked people; ``--detect-every``,
+  ``--smooth``: see :mod:`posekit.commands.predict_video` and docs/video.md.
 * one overlay per input, mirroring the inputs' relative folders: ``x.jpg`` gives ``x_pose.jpg``;
   any other image ``x.png`` gives ``x.png_pose.jpg``; a video ``x.mp4`` gives ``x_pose.mp4``,
   any other video or animated GIF ``x.avi`` gives ``x.avi_pose.mp4``. An overlay never replaces
@@ -64,12 +67,13 @@ def register(subparsers) -> None:
                "frame_index and timestamp_s. Overlays mirror those paths: x.jpg -> x_pose.jpg, "
                "x.png -> x.png_pose.jpg, x.mp4 -> x_pose.mp4, x.gif -> x.gif_pose.mp4 (H.264 when "
                "this OpenCV can write it); an overlay never replaces an input.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders of images, or videos")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="image files, folders of images, or videos (folders of frames with --sequence)")
     p.add_argument("--model", default=DEFAULT_PIPELINE, type=_model_name, metavar="MODEL",
                    help=f"a pipeline ({', '.join(sorted(PIPELINES))}; default: {DEFAULT_PIPELINE}, the "
                         f"most accurate; fast mode: {FAST_PIPELINE}), an imported pose model ("
                         f"{', '.join(_pose_cards())}) or a checkpoint written by posekit train "
-                        "(.safetensors, any top-down architecture)")
+                        "(.safetensors, top-down or bottom-up), or a file written by posekit export (.onnx)")
     p.add_argument("--detector", default=None, choices=DETECTORS,
                    help=f"person detector of top-down models (default: the pipeline's, else {DEFAULT_DETECTOR})")
     add_box_options(p, "instead of the detector (top-down models)", "matched to the images by image_id through "
@@ -81,6 +85,15 @@ def register(subparsers) -> None:
     p.add_argument("--scales", type=_scales, default=(1.0,), metavar="S[,S...]",
                    help="bottom-up models trained here: multi-scale test, the input's long side times "
                         "each scale, heads averaged on the first scale's grid (e.g. 1,0.5,1.5; default 1)")
+    p.add_argument("--pose-nms", default=None, choices=("oks", "soft-oks", "rmpe", "none"),
+                   help="pose NMS per image (default: the model's; top-down: oks): rmpe is RMPE's parametric "
+                        "pose NMS, with --pnms-params, else pnms_params.json beside a checkpoint when there is "
+                        "one (posekit rmpe fit-pnms writes it), else the authors' values")
+    p.add_argument("--pnms-params", default=None, metavar="PARAMS.json",
+                   help="with --pose-nms rmpe: fitted parameters (posekit rmpe fit-pnms)")
+    p.add_argument("--refine", default=None, metavar="CHECKPOINT",
+                   help="refine every pose with a PoseFix refiner (posefix.safetensors, written by "
+                        "posekit.engine.posefix; COCO-17 models): each person's box crop and pose in, refined pose out")
     p.add_argument("--out", default="predictions", metavar="DIR", help="output folder (default: ./predictions)")
     p.add_argument("--gt", default=None, metavar="ANN",
                    help="annotation file in any format posekit reads (COCO, MPII JSON/.mat, LSP, FLIC, "
@@ -91,6 +104,10 @@ def register(subparsers) -> None:
                    help="torch CPU threads (default: the CPUs this process may use minus those the "
                         "1-minute load average says are busy, 1 to 4: on a loaded 2-core machine one "
                         "thread was 4.5x faster than two)")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "onnxruntime-int8", "openvino"),
+                   help="runtime of the pose model and the detector (default: torch); the others export "
+                        "them to ONNX once (~/.cache/posekit/onnx) and need pip install 'posekit[onnx]' "
+                        "(openvino: 'posekit[openvino]'); see docs/export.md")
     p.add_argument("--min-score", type=float, default=None,
                    help="keypoint score drawn in overlays (default: posekit.viz.DRAW_MIN_KEYPOINT_SCORE, 0.3)")
     p.add_argument("--min-pose-score", type=float, default=None,
@@ -99,6 +116,8 @@ def register(subparsers) -> None:
                         "real samples so that what is drawn is right: docs/predict.md); results.json "
                         "keeps every pose")
     p.add_argument("--no-overlays", action="store_true", help="write results.json only")
+    from posekit.commands.predict_video import add_video_options
+    add_video_options(p)
     p.set_defaults(func=run_predict)
 
 
@@ -136,10 +155,10 @@ def _model_name(text: str) -> str:
     """``--model``: a pipeline name, an imported pose model's card name, or a ``.safetensors``
     checkpoint path (checked when loaded)."""
     from posekit.pipelines.registry import PIPELINES
-    if text in PIPELINES or text in _pose_cards() or Path(text).suffix == ".safetensors":
+    if text in PIPELINES or text in _pose_cards() or Path(text).suffix in (".safetensors", ".onnx"):
         return text
     raise argparse.ArgumentTypeError(f"{text!r} is no pipeline ({', '.join(sorted(PIPELINES))}), imported pose "
-                                     f"model ({', '.join(_pose_cards())}) or .safetensors checkpoint")
+                                     f"model ({', '.join(_pose_cards())}), .safetensors checkpoint or .onnx export")
 
 
 def _scales(text: str) -> tuple[float, ...]:
@@ -163,16 +182,43 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _with_pose_nms(args: argparse.Namespace, predictor):
+    """``--pose-nms`` / ``--pnms-params`` applied to ``predictor``: its own pose NMS switched, or
+    for ``rmpe`` with fitted parameters (``--pnms-params``, else ``pnms_params.json`` beside the
+    checkpoint) its NMS off and :class:`posekit.rmpe.PNMSPredictor` around it."""
+    from posekit.rmpe import PNMS_PARAMS_NAME, PNMSPredictor, load_pnms_params
+    if args.pnms_params and args.pose_nms != "rmpe":
+        raise PosekitError("--pnms-params goes with --pose-nms rmpe")
+    if args.pose_nms is None:
+        return predictor
+    if not hasattr(predictor, "pose_nms"):
+        raise PosekitError(f"--pose-nms: {args.model} has no pose NMS to set")
+    params_path = args.pnms_params
+    beside = Path(args.model).parent / PNMS_PARAMS_NAME
+    if args.pose_nms == "rmpe" and params_path is None and Path(args.model).suffix == ".safetensors" and beside.exists():
+        params_path = beside
+    if args.pose_nms != "rmpe" or params_path is None:
+        predictor.pose_nms = args.pose_nms
+        return predictor
+    params = load_pnms_params(params_path)
+    log.info("pose NMS: RMPE with %s", params_path)
+    predictor.pose_nms = "none"
+    return PNMSPredictor(predictor, params)
+
+
 def load_predictor(model: str, device: str, *, detector: str | None = None, flip_test: bool = False,
-                   scales: tuple[float, ...] = (1.0,)):
+                   scales: tuple[float, ...] = (1.0,), backend: str = "torch"):
     """The predictor ``posekit predict`` runs: ``predict(image_rgb) -> Poses`` (top-down ones also
     ``predict_boxes(image_rgb, boxes, scores)``), and optionally ``timings`` (milliseconds per
     stage of the last call) and ``draw_min_pose_score``. ``model``: a pipeline name, an imported
     pose model's card name or a checkpoint path; ``detector``: the person detector of a top-down
-    model (default: the pipeline's, else the default one). Tests replace this function."""
+    model (default: the pipeline's, else the default one); ``backend``: the runtime of the models
+    (:data:`posekit.runtime.BACKENDS`). Tests replace this function."""
     from posekit.models.estimator import load_estimator
     from posekit.pipelines.registry import PIPELINES, build_predictor, predictor_for
     options = {"flip_test": True} if flip_test else {}
+    if backend != "torch":
+        options["backend"] = backend
     if model in PIPELINES:
         kind = PIPELINES[model].kind
     else:
@@ -400,46 +446,10 @@ class _Runner:
         self._timings(item.name, [times])
 
     def video(self, item: Item) -> None:
-        import cv2
-
-        from posekit.io import VideoReader, open_video_writer
-        if self.boxes is not None:
-            raise PosekitError(f"{item.path}: --boxes gives boxes for images, not for video frames")
-        writer, per_frame, bad, first_bad, n = None, [], 0, "", 0
-        with VideoReader(item.path) as video:
-            try:
-                t0 = time.perf_counter()
-                for i, frame in video:
-                    read_ms = (time.perf_counter() - t0) * 1e3
-                    n = i + 1
-                    fields = {"file_name": item.name, **self._image_id(item), "frame_index": i,
-                              "timestamp_s": None if video.fps is None else round(video.timestamp_s(i), 4)}
-                    try:
-                        overlay, times = self._predict(frame, **fields)
-                    except Exception as e:  # noqa: BLE001 - one bad frame must not stop the video
-                        bad += 1
-                        first_bad = first_bad or f"frame {i}: {_reason(e)}"
-                        overlay, times = (None if self.args.no_overlays else frame), {}
-                    if overlay is not None:
-                        if writer is None:
-                            fps = video.fps or 25.0
-                            writer, codec = open_video_writer(item.overlay, fps, (frame.shape[1], frame.shape[0]))
-                            self.tally.videos.append(f"{item.overlay}: {codec}"
-                                                     + ("" if video.fps else ", 25 fps assumed"))
-                        t1 = time.perf_counter()
-                        writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-                        times["write"] = (time.perf_counter() - t1) * 1e3
-                    if times:
-                        per_frame.append({"read": read_ms, **times})
-                    self.tally.frames += 1
-                    self.bar.set_postfix_str(f"{item.name} frame {i}")
-                    t0 = time.perf_counter()
-            finally:
-                if writer is not None:
-                    writer.release()
-        self._timings(f"{item.name} ({len(per_frame)} frames, mean per frame)", per_frame)
-        if bad:
-            raise PosekitError(f"{item.path}: {bad} of {n} frames failed (first, {first_bad})")
+        """A video, animated GIF, --sequence folder or --webcam: tracked (and smoothed) poses,
+        streamed to a JSON-lines file and the overlay video (``posekit.commands.predict_video``)."""
+        from posekit.commands.predict_video import run_video
+        run_video(self, item)
 
     def _timings(self, label: str, rows: list[dict[str, float]]) -> None:
         """Keep per-stage times; with -v print their mean over ``rows`` for this input."""
@@ -482,15 +492,28 @@ def _run(args: argparse.Namespace) -> int:
 
     out = output_dir(args.out)
     ids = gt_image_ids(args.gt)
-    items = plan_inputs(args.paths, None if args.no_overlays else out)
+    if args.sequence or args.webcam is not None:
+        from posekit.commands.predict_video import plan_streams
+        items = plan_streams(args, None if args.no_overlays else out)
+        if not args.sequence:
+            items = plan_inputs(args.paths, None if args.no_overlays else out) + items
+    else:
+        items = plan_inputs(args.paths, None if args.no_overlays else out)
     if not items:
-        raise PosekitError(f"no images or videos found in {' '.join(args.paths)}")
+        raise PosekitError(f"no images or videos found in {' '.join(args.paths)}" if args.paths else
+                           "nothing to predict: give image, folder or video PATHs (or --webcam N)")
     threads = set_threads(args.threads)
     boxes = GivenBoxes(args.boxes, args.box_score, by_image_id=bool(ids)) if args.boxes else None
     predictor = load_predictor(args.model, args.device, detector=args.detector, flip_test=args.flip_test,
-                               **({"scales": args.scales} if tuple(args.scales) != (1.0,) else {}))
+                               **({"scales": args.scales} if tuple(args.scales) != (1.0,) else {}),
+                               **({"backend": args.backend} if args.backend != "torch" else {}))
     if boxes is not None and not hasattr(predictor, "predict_boxes"):
         raise PosekitError(f"--boxes: {args.model} is a bottom-up model, it finds people itself")
+    predictor = _with_pose_nms(args, predictor)
+    if args.refine:
+        from posekit.device import resolve_device
+        from posekit.engine.posefix import RefinedPredictor
+        predictor = RefinedPredictor(predictor, args.refine, resolve_device(args.device))
     _default_thresholds(args, predictor)
     log.info("%d inputs, model %s, %d torch threads", len(items), getattr(predictor, "name", args.model), threads)
     res_path = out / "results.json"

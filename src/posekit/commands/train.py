@@ -28,7 +28,7 @@ import textwrap
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a top-down model from a preset",
+        "train", help="train a model (top-down or bottom-up) from a preset",
         description="Train a preset (see --list-presets) with dotted overrides; the resolved config is "
                     "printed and saved as config.json beside the run, with log.csv, eval.csv and "
                     "checkpoint.safetensors.")
@@ -92,8 +92,11 @@ def run_train(args: argparse.Namespace) -> int:
     if args.list_presets:
         print(preset_listing(shutil.get_terminal_size().columns))
         return 0
+    from posekit.engine.presets import POSEFIX_PRESETS
     if not args.preset:
-        raise PosekitError(f"give a preset; valid presets: {', '.join(sorted(PRESETS))}")
+        raise PosekitError(f"give a preset; valid presets: {', '.join(sorted({*PRESETS, *POSEFIX_PRESETS}))}")
+    if args.preset in POSEFIX_PRESETS:
+        return _train_posefix(args)
     cfg = apply_overrides(get_preset(args.preset), args.overrides)
     if args.out:
         out = args.out
@@ -119,6 +122,39 @@ def run_train(args: argparse.Namespace) -> int:
               f"checkpoint {result.checkpoint}")
         if result.evals:
             print("last evaluation: " + json.dumps(result.evals[-1]))
+    return 0
+
+
+def _train_posefix(args: argparse.Namespace) -> int:
+    """``posekit train posefix_synthetic``: a PoseFix refiner (:mod:`posekit.engine.posefix`,
+    its own loop: no resume, one process) -> ``OUT/posefix.safetensors`` for ``posekit predict
+    --refine``. ``--set`` takes :class:`~posekit.engine.posefix.PoseFixConfig` fields."""
+    import dataclasses
+
+    from posekit.engine.config import coerce_override
+    from posekit.engine.posefix import CHECKPOINT_NAME, PoseFixConfig, train_posefix
+    from posekit.engine.presets import get_posefix_preset
+    from posekit.errors import PosekitError
+
+    if args.resume:
+        raise PosekitError("PoseFix training has no --resume (it is short: start it again)")
+    cfg = get_posefix_preset(args.preset)
+    fields = {f.name for f in dataclasses.fields(PoseFixConfig)}
+    changes = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise PosekitError(f"--set {item}: PoseFix presets take KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        changes[key] = coerce_override(key, value.strip(), getattr(cfg, key))
+    cfg = dataclasses.replace(cfg, **changes)
+    out = args.out or os.path.join("runs", args.preset)
+    target = os.path.join(out, CHECKPOINT_NAME)
+    if os.path.exists(target) and not args.overwrite:
+        raise PosekitError(f"{target} exists: give another --out, or --overwrite to replace it")
+    print(json.dumps(dataclasses.asdict(cfg)))
+    _, losses = train_posefix(cfg, out, progress=True)
+    print(f"done: {len(losses)} steps, last loss {losses[-1][1]:.6g}, refiner {target} "
+          f"(posekit predict ... --refine {target})")
     return 0
 
 

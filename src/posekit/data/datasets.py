@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from posekit.data.records import ImageRecord
 from posekit.data.transforms import (
-    AugConfig, BottomUpAugConfig, bottomup_transform, topdown_transform,
+    AugConfig, BottomUpAugConfig, bottomup_transform, ignore_regions, topdown_transform,
 )
 from posekit.errors import DataError
 from posekit.geometry import keypoints_to_box
@@ -140,7 +140,7 @@ def _target_fields(target) -> dict:
     items = (dataclasses.asdict(target) if dataclasses.is_dataclass(target)
              else dict(vars(target)))
     return {k: torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray)
-            else v for k, v in items.items()}
+            else v for k, v in items.items() if v is not None}   # None: a field this codec leaves out
 
 
 # ---------------------------------------------------------------------------------- top-down
@@ -160,6 +160,14 @@ class TopDownDataset(Dataset):
         seed: base of the per-sample random streams.
         udp_warp: crop with UDP's unbiased warp (``posekit.geometry.crop_affine(udp=True)``);
             ``None`` = what the codec asks for (``codec.udp_warp``), plain crops without a codec.
+        box_sampler: optional ``f(box_xyxy (4,), keypoints_image (K, 3), rng, key) -> box_xyxy``
+            replacing the person box before cropping, in training and evaluation: a simulated
+            detector or RMPE's PGPG proposals (:mod:`posekit.data.pgpg`). ``key`` is
+            ``(image_index, person_index)``; ``rng`` is the sample's stream (training) or
+            ``default_rng([seed, index])`` (evaluation).
+        centred_targets: also encode (with ``codec``) the pose as the plain crop of the *true*
+            box would show it (same rotation and flip): ``parallel_heatmaps``/``parallel_weights``,
+            the targets of RMPE's parallel SPPE branch (:func:`posekit.data.pgpg.centred_keypoints`).
 
     Crowd people and people without a labelled keypoint are skipped. A sample is a dict:
     ``image (3, H, W)`` float32 normalised, ``keypoints (K, 3)`` float32 crop pixels (flipped
@@ -171,8 +179,10 @@ class TopDownDataset(Dataset):
     def __init__(self, records: Sequence[ImageRecord], images: ImageSource, spec: KeypointSpec,
                  input_size: tuple[int, int] = (192, 256), train: bool = True,
                  aug: AugConfig | None = None, codec=None, seed: int = 0,
-                 udp_warp: bool | None = None) -> None:
+                 udp_warp: bool | None = None, box_sampler=None, centred_targets: bool = False) -> None:
         self.records = list(records)
+        self.box_sampler = box_sampler
+        self.centred_targets = bool(centred_targets)
         self.images = images
         self.spec = spec
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -210,7 +220,11 @@ class TopDownDataset(Dataset):
         rec = self.records[i]
         image = self.images.get(rec.file_name)
         rng = np.random.default_rng([self.seed, self.epoch, index]) if self.train else None
-        s = topdown_transform(image, rec.keypoints[p], self.person_box(i, p), self.spec,
+        box = self.person_box(i, p)
+        if self.box_sampler is not None:
+            box = self.box_sampler(box, rec.keypoints[p], rng if rng is not None
+                                   else np.random.default_rng([self.seed, index]), (i, p))
+        s = topdown_transform(image, rec.keypoints[p], box, self.spec,
                               self.input_size, rng, self.aug, udp=self.udp_warp)
         out = {
             "image": normalize_image(s.image),
@@ -224,6 +238,12 @@ class TopDownDataset(Dataset):
         }
         if self.codec is not None:
             out.update(_target_fields(self.codec.encode(s.keypoints.astype(np.float32))))
+        if self.centred_targets:
+            from posekit.data.pgpg import centred_keypoints
+            kc = centred_keypoints(rec.keypoints[p], self.person_box(i, p), s.params, self.spec,
+                                   self.input_size, self.aug.padding)
+            t = _target_fields(self.codec.encode(kc))
+            out.update(parallel_heatmaps=t["heatmaps"], parallel_weights=t["weights"])
         return out
 
 
@@ -237,7 +257,9 @@ class BottomUpDataset(Dataset):
     people are dropped with a log warning), ``person_valid (M,)`` bool, ``crowd (M,)`` bool,
     ``num_people`` int, ``affine (2, 3)`` float32 image -> output, ``flipped`` bool,
     ``image_index`` int, plus the codec's fields when a codec is given
-    (``codec.encode(keypoints (N, K, 3) float32)`` on the unpadded people).
+    (``codec.encode(keypoints (N, K, 3) float32, ignore=...)`` on the unpadded people; ``ignore``
+    (:meth:`ignore_mask`) marks the crowd regions and the unlabelled people, by their boxes,
+    when there are any).
     Images without people are skipped when ``skip_empty``.
     """
 
@@ -294,5 +316,24 @@ class BottomUpDataset(Dataset):
             "image_index": i,
         }
         if self.codec is not None:
-            out.update(_target_fields(self.codec.encode(s.keypoints[:m].astype(np.float32))))
+            ignore = self.ignore_mask(rec, s.affine)
+            kw = {} if ignore is None else {"ignore": ignore}
+            out.update(_target_fields(self.codec.encode(s.keypoints[:m].astype(np.float32), **kw)))
         return out
+
+    def ignore_mask(self, rec: ImageRecord, affine: np.ndarray) -> np.ndarray | None:
+        """``(h, w)`` bool on the codec's grid: the boxes of the record's crowd annotations and
+        of its people without a labelled keypoint, warped by the sample's ``affine``
+        (:func:`posekit.data.transforms.ignore_regions`); the codec's loss mask is 0 there. None
+        when the codec has no grid (no ``stride``) or nothing is to be ignored. The grid's cell
+        centres are ``codec.heatmap_to_input`` (default ``x_in = stride * (x + 0.5) - 0.5``, the
+        edge-to-edge grid every bottom-up codec here uses)."""
+        codec = self.codec
+        if codec is None or not hasattr(codec, "stride"):
+            return None
+        unlabelled = rec.crowd | ~(rec.keypoints[..., 2] > 0).any(axis=-1)
+        if not unlabelled.any():
+            return None
+        s = int(codec.stride)
+        to_input = getattr(codec, "heatmap_to_input", None) or (lambda xy: (xy + 0.5) * s - 0.5)
+        return ignore_regions(rec.boxes[unlabelled], affine, (self.output_size // s, self.output_size // s), to_input)

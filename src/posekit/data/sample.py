@@ -3,7 +3,8 @@
 :func:`write_sample` (``posekit data sample --out DIR``) writes into ``DIR`` the files of
 :data:`SAMPLE_FILES` (also listed by ``posekit data sample --help`` and in ``DIR/README.txt``):
 the demo photo (scikit-image's astronaut, Eileen Collins, NASA, public domain; fetched once
-with pip by :mod:`posekit.demo`) and three scenes of synthetic figures
+with pip by :mod:`posekit.demo`), a short video made from it (``astronaut_pan.mp4``, a slow
+camera move over the photo: :func:`astronaut_pan_frames`) and three scenes of synthetic figures
 (:mod:`posekit.data.synthetic`, seed :data:`SYNTHETIC_SEED`); their ground truth as COCO
 keypoints JSON (``coco.json``: the astronaut placed by hand, the figures exact) and the
 astronaut in MPII's JSON form (``mpii.json``: 16 joints, 1-based, center, scale); and two
@@ -13,6 +14,13 @@ figures: ground truth plus seeded noise of 2, 5 or 10 % of the person's height) 
 
 Without the photo (``photo=None``; ``posekit data sample --no-photo``: no download) only the
 synthetic part is written: coco.json and coco_results.json then cover the three scenes.
+
+**The video** is a virtual camera over the still photo: a square window that glides (eased in
+and out) from the whole photo to her head and chest, 30 frames of 320x320 at 12 fps
+(2.5 s), so that the person moves and grows in the frame; every third frame is also written
+as a JPEG into ``astronaut_pan_frames/`` (a frame folder, 4 fps). The video is written with
+:func:`posekit.io.open_video_writer` (H.264 with PyAV installed, else MPEG-4 Part 2) and has no
+ground truth: it is there for ``posekit predict`` on a video (tracking, smoothing).
 
 **The astronaut's annotation** was placed by hand on the photo, magnified 6-12x, with pixel
 grids (pupil centres from the darkest pixels of each iris), and reviewed as an overlay. Only
@@ -48,12 +56,14 @@ from posekit.data.formats import write_coco, write_mpii_json
 from posekit.data.records import ImageRecord
 from posekit.data.synthetic import render_scene
 from posekit.errors import DataError
-from posekit.io import output_dir, read_image, write_image, write_text_atomic
+from posekit.io import open_video_writer, output_dir, read_image, write_image, write_text_atomic
 from posekit.skeleton import COCO17, MPII16, KeypointSpec, remap_keypoints
 
 __all__ = ["write_sample", "astronaut_records", "synthetic_scenes", "simulated_predictions",
-           "check_astronaut_photo", "file_table", "SAMPLE_FILES", "SYNTHETIC_SEED",
-           "ASTRONAUT_PIXELS_SHA256"]
+           "check_astronaut_photo", "file_table", "astronaut_pan_windows", "astronaut_pan_frames",
+           "pan_to_frame", "write_astronaut_pan",
+           "SAMPLE_FILES", "SYNTHETIC_SEED", "ASTRONAUT_PIXELS_SHA256", "PAN_FRAMES", "PAN_FPS",
+           "PAN_SIZE"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,10 @@ log = logging.getLogger(__name__)
 SAMPLE_FILES: tuple[tuple[str, str], ...] = (
     ("astronaut.png", "the demo photo: scikit-image's astronaut (Eileen Collins, NASA, public "
                       "domain), 512x512"),
+    ("astronaut_pan.mp4", "a 2.5 s video made from the photo: a slow camera move from the whole "
+                          "photo to her head and chest, 320x320, 12 fps (no ground truth)"),
+    ("astronaut_pan_frames", "a folder of frames for predict --sequence: frames 0, 3, ..., 27 of "
+                             "the video as 000000.jpg .. 000009.jpg (4 fps)"),
     ("synthetic_1.png", "320x240 synthetic figures drawn by posekit (posekit.data.synthetic)"),
     ("synthetic_2.png", "320x240 synthetic figures"),
     ("synthetic_3.png", "320x240 synthetic figures"),
@@ -73,7 +87,8 @@ SAMPLE_FILES: tuple[tuple[str, str], ...] = (
                           "pipeline), for eval --metric pckh"),
     ("README.txt", "this list"),
 )
-_ASTRONAUT_FILES = ("astronaut.png", "mpii.json", "mpii_results.json")
+_ASTRONAUT_FILES = ("astronaut.png", "astronaut_pan.mp4", "astronaut_pan_frames", "mpii.json",
+                    "mpii_results.json")
 
 # sha256 of the photo's decoded RGB pixels ((512, 512, 3) uint8, row-major): the annotation
 # below is only right for this picture.
@@ -143,6 +158,15 @@ SYNTHETIC_IMAGES = 3
 _NOISE = (0.02, 0.05, 0.10)
 _NOISE_SCORE = (0.9, 0.75, 0.5)
 
+# The video: frames, frame rate, frame side (px); the camera window (left, top, side) in photo
+# pixel-edge coordinates at the start and at the end of the move.
+PAN_FRAMES = 30
+PAN_FPS = 12.0
+PAN_SIZE = 320
+PAN_FOLDER_STEP = 3                 # every 3rd frame goes into astronaut_pan_frames/ (4 fps)
+_PAN_START = (0.0, 0.0, 512.0)      # the whole photo
+_PAN_END = (16.0, 4.0, 352.0)       # head and chest (her box is x 18-358, y 15-511)
+
 
 def file_table(names: list[str] | None = None, indent: str = "") -> str:
     """The :data:`SAMPLE_FILES` (or those of ``names``) as an aligned, wrapped text table."""
@@ -176,6 +200,66 @@ def astronaut_records() -> tuple[ImageRecord, ImageRecord]:
         centers=[((x0 + x1) / 2, (y0 + y1) / 2)], image_id=1, ann_ids=[1],
         source="posekit.data.sample")
     return coco, mpii
+
+
+def astronaut_pan_windows(num_frames: int = PAN_FRAMES) -> np.ndarray:
+    """The camera of the sample video: ``(num_frames, 3)`` float64 ``(left, top, side)`` of a
+    square window in pixel-edge coordinates of the photo (0 = the left/top edge of pixel 0; a
+    pixel centre ``x`` is edge ``x + 0.5``), gliding from ``_PAN_START`` to ``_PAN_END`` with a
+    cosine ease (slow at both ends). Every window lies inside the 512x512 photo."""
+    t = np.linspace(0.0, 1.0, num_frames)
+    ease = 0.5 - 0.5 * np.cos(np.pi * t)
+    a, b = np.asarray(_PAN_START), np.asarray(_PAN_END)
+    return a + ease[:, None] * (b - a)
+
+
+def pan_to_frame(xy: np.ndarray, window: np.ndarray, size: int = PAN_SIZE) -> np.ndarray:
+    """Photo pixel coordinates ``(..., 2)`` (x, y; pixel centres at integers) -> coordinates in
+    a frame of side ``size`` showing ``window`` = ``(left, top, side)`` (same convention)."""
+    left, top, side = window
+    k = side / size
+    return (np.asarray(xy, np.float64) + 0.5 - np.array([left, top])) / k - 0.5
+
+
+def astronaut_pan_frames(photo_rgb: np.ndarray, num_frames: int = PAN_FRAMES,
+                         size: int = PAN_SIZE) -> np.ndarray:
+    """The frames of ``astronaut_pan.mp4``: ``(num_frames, size, size, 3)`` uint8 RGB. Frame
+    ``i`` shows the part of the photo (``(512, 512, 3)`` uint8 RGB) inside window ``i`` of
+    :func:`astronaut_pan_windows`, resampled bilinearly (the photo is blurred first where the
+    window shrinks it, so that it does not alias)."""
+    import cv2
+
+    frames = np.empty((num_frames, size, size, 3), np.uint8)
+    for i, (left, top, side) in enumerate(astronaut_pan_windows(num_frames)):
+        k = side / size                    # photo pixels per frame pixel
+        src = photo_rgb
+        if k > 1.2:
+            src = cv2.GaussianBlur(photo_rgb, (0, 0), 0.5 * np.sqrt(k * k - 1.0))
+        # frame pixel centre u -> photo pixel centre left + (u + 0.5) k - 0.5 (also for y)
+        m = np.array([[k, 0.0, left + 0.5 * k - 0.5], [0.0, k, top + 0.5 * k - 0.5]])
+        frames[i] = cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    return frames
+
+
+def write_astronaut_pan(photo_rgb: np.ndarray, path: str | Path,
+                        frames_dir: str | Path | None = None) -> str:
+    """Write :func:`astronaut_pan_frames` of ``photo_rgb`` to the video ``path`` at
+    :data:`PAN_FPS`, and every :data:`PAN_FOLDER_STEP`-th frame as ``000000.jpg``, ... into
+    ``frames_dir`` (when given); returns the video's codec, e.g. ``"H.264 (avc1)"``."""
+    import cv2
+
+    frames = astronaut_pan_frames(photo_rgb)
+    writer, codec = open_video_writer(path, PAN_FPS, (frames.shape[2], frames.shape[1]))
+    try:
+        for f in frames:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    if frames_dir is not None:
+        for j, f in enumerate(frames[::PAN_FOLDER_STEP]):
+            write_image(Path(frames_dir) / f"{j:06d}.jpg", f)
+    return codec
 
 
 def synthetic_scenes(seed: int = SYNTHETIC_SEED) -> list[tuple[np.ndarray, ImageRecord]]:
@@ -243,6 +327,7 @@ def write_sample(out_dir: str | Path, photo: str | Path | None,
         raise DataError(out, f"already holds {', '.join(existing)}; choose another folder or "
                              "overwrite them with --force")
     output_dir(out)
+    codec = None
     scenes = synthetic_scenes()
     coco_records = [rec for _, rec in scenes]
     results = simulated_predictions(coco_records)
@@ -251,6 +336,8 @@ def write_sample(out_dir: str | Path, photo: str | Path | None,
         coco_records.insert(0, astro_coco)
         results = _stored_results(THUNDER_POSES, 1, "astronaut.png") + results
         shutil.copyfile(photo, out / "astronaut.png")
+        codec = write_astronaut_pan(read_image(photo), out / "astronaut_pan.mp4",
+                                    out / "astronaut_pan_frames")
         write_mpii_json([astro_mpii], out / "mpii.json")
         write_text_atomic(out / "mpii_results.json",
                           json.dumps(_stored_results(EFFICIENTPOSE_POSES, 1, "astronaut.png")))
@@ -262,6 +349,11 @@ def write_sample(out_dir: str | Path, photo: str | Path | None,
             "folder.\n\n" + file_table(names))
     if photo is None:
         text += "\n\nWritten with --no-photo: the astronaut photo and its files are left out."
+    else:
+        text += "\n\n" + textwrap.fill(
+            f"astronaut_pan.mp4 is {codec}. Try: posekit predict {out / 'astronaut_pan.mp4'} "
+            f"--out out/video --smooth one-euro, or posekit predict --sequence "
+            f"{out / 'astronaut_pan_frames'} --fps {PAN_FPS / PAN_FOLDER_STEP:g} --out out/seq", 88)
     write_text_atomic(out / "README.txt", text + "\n")
     log.info("sample written to %s: %s", out, ", ".join(names))
     return [out / n for n in names]

@@ -48,7 +48,7 @@ __all__ = [
     "swap_left_right", "flip_keypoints", "flip_image", "body_part_indices", "half_body_box",
     "random_crop_params", "topdown_crop_params", "apply_crop", "color_matrix", "apply_color",
     "color_jitter", "topdown_transform", "bottomup_affine", "bottomup_transform",
-    "mark_outside",
+    "mark_outside", "ignore_regions",
 ]
 
 # Canonical joint-name fragments of the lower body; every other joint counts as upper body.
@@ -399,3 +399,37 @@ def bottomup_transform(image: np.ndarray, keypoints_image: np.ndarray, spec: Key
         out = color_jitter(out, rng, aug.brightness, aug.contrast, aug.saturation, aug.hue)
     return BottomUpSample(image=out, keypoints=mark_outside(kp, (out_size, out_size)), affine=A,
                           flipped=flipped)
+
+
+def ignore_regions(boxes_image: np.ndarray, affine: np.ndarray, grid_wh: tuple[int, int],
+                   grid_to_input) -> np.ndarray:
+    """The loss mask's zero region ``W(p) = 0`` of a bottom-up sample, on a codec's grid.
+
+    OpenPose (Cao et al. 2017) sets ``W(p) = 0`` where people are not annotated, so that true
+    detections there are not penalised; HigherHRNet and Associative Embedding do the same for
+    COCO crowd regions. posekit's records carry person *boxes*, not segmentation polygons, so
+    the regions are the boxes (a box over-covers its person: some background near unlabelled
+    people is left out of the loss too).
+
+    Args:
+        boxes_image: ``(M, 4)`` xyxy boxes in image pixels (box edges; integer = pixel centre)
+            of the crowd regions and unlabelled people.
+        affine: ``(2, 3)`` image -> input matrix of the sample (rotation and flip included).
+        grid_wh: ``(w, h)`` of the codec's grid.
+        grid_to_input: ``(..., 2)`` grid pixels -> input pixels (``codec.heatmap_to_input``).
+
+    Returns ``(h, w)`` bool, True at the grid cells whose centre, carried back to the image,
+    lies inside a box (exact for any rotation: the test is done in the image frame).
+    """
+    from posekit.geometry import invert_affine
+    w, h = int(grid_wh[0]), int(grid_wh[1])
+    out = np.zeros((h, w), bool)
+    boxes = np.asarray(boxes_image, np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return out
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float64)
+    xy_in = grid_to_input(np.stack([gx, gy], axis=-1))                       # (h, w, 2) input px
+    xy_img = transform_points(invert_affine(np.asarray(affine, np.float64)), xy_in.reshape(-1, 2)).reshape(h, w, 2)
+    for x0, y0, x1, y1 in boxes:
+        out |= (xy_img[..., 0] >= x0) & (xy_img[..., 0] <= x1) & (xy_img[..., 1] >= y0) & (xy_img[..., 1] <= y1)
+    return out

@@ -33,7 +33,7 @@ from typing import Any
 from posekit.errors import PosekitError
 
 __all__ = ["DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig", "TrainConfig", "EvalConfig",
-           "ExperimentConfig", "Bounds", "BOUNDS", "CHOICES", "MOVED_KEYS", "apply_overrides", "check_field",
+           "ExperimentConfig", "Bounds", "BOUNDS", "CHOICES", "BOTTOMUP_CODECS", "MOVED_KEYS", "apply_overrides", "coerce_override", "check_field",
            "validate_config", "valid_keys", "config_to_dict", "config_from_dict", "save_config",
            "resolve_data_paths"]
 
@@ -51,9 +51,15 @@ class DataConfig:
     ``annotations/person_keypoints_train2017.json``, and ``root`` is set with
     ``--set data.root=/data/coco``). With ``root`` empty, relative paths are relative to the
     working folder.
-    ``input_size`` is ``(W, H)``. ``num_train``/``num_val``/``data_seed`` size and seed the
-    synthetic sets. ``aug`` switches training augmentation on; ``aug_kwargs`` overrides fields
+    ``input_size`` is ``(W, H)`` (bottom-up codecs: square, ``(S, S)``, the whole-image input).
+    ``num_train``/``num_val``/``data_seed`` size and seed the synthetic sets; ``num_people`` is
+    the inclusive range of people per synthetic scene. ``aug`` switches training augmentation on; ``aug_kwargs`` overrides fields
     of :class:`posekit.data.transforms.AugConfig` (e.g. ``{"rotation_deg": 15}``).
+    RMPE (``posekit.data.pgpg``): ``detector_jitter`` > 0 replaces the true person boxes of the
+    training and evaluation crops by those of a simulated detector (``SimulatedDetector``: centre
+    pulled toward the pelvis by ``detector_pull``, then shifted and each side scaled by up to
+    ± ``detector_jitter``); ``pgpg_atoms`` > 0 trains on PGPG proposals instead, learnt from the
+    simulated detector's training boxes with that many atomic poses (needs ``detector_jitter``).
     """
 
     dataset: str = "synthetic"
@@ -67,14 +73,20 @@ class DataConfig:
     num_train: int = 2048
     num_val: int = 256
     data_seed: int = 0
+    num_people: tuple[int, int] = (1, 2)
     aug: bool = True
     aug_kwargs: dict = field(default_factory=dict)
+    detector_jitter: float = 0.0
+    detector_pull: float = 0.3
+    pgpg_atoms: int = 0
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """``arch``: a zoo name (``posekit.models.create``); ``kwargs``: extra builder arguments.
-    ``codec``: ``"msra"``, ``"udp"`` or ``"regression"``; ``sigma`` 0 = the default σ for the
+    ``codec``: ``"msra"``, ``"udp"`` or ``"regression"`` (top-down), or a bottom-up codec of
+    :data:`BOTTOMUP_CODECS`: ``"paf"`` (OpenPose's fields), ``"ae"`` (associative embedding),
+    ``"ae_hr"`` (AE with HigherHRNet's 1/2-resolution heatmaps), ``"deepercut"``; ``sigma`` 0 = the default σ for the
     heatmap size; ``decoder``: ``"dark"`` or ``"argmax"``; ``stride``: input / heatmap size."""
 
     arch: str = "simple_baseline_r18"
@@ -206,7 +218,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "schedule.kind": ("cosine", "linear", "step", "constant"),
     "eval.flip_shift": ("auto", "on", "off"),
     "eval.metric": ("auto", "coco", "pckh", "pck"),
+    "model.codec": ("msra", "udp", "regression", "paf", "ae", "ae_hr", "deepercut"),
 }
+
+#: The codecs of whole-image (bottom-up) models: BottomUpDataset, bottom-up losses and estimator.
+BOTTOMUP_CODECS: tuple[str, ...] = ("paf", "ae", "ae_hr", "deepercut")
 
 
 @dataclass(frozen=True)
@@ -244,6 +260,10 @@ BOUNDS: dict[str, Bounds] = {
     "data.num_train": Bounds(1),
     "data.num_val": Bounds(1),
     "data.data_seed": _SEED,
+    "data.detector_jitter": Bounds(0, 0.9),
+    "data.detector_pull": Bounds(0, 1),
+    "data.pgpg_atoms": Bounds(0),
+    "data.num_people": Bounds(0),
     "model.sigma": Bounds(0),                       # 0 = the codec's default
     "model.stride": Bounds(1),
     "optim.lr": Bounds(0, low_open=True),
@@ -343,6 +363,12 @@ def validate_config(cfg: ExperimentConfig, source: str | None = None) -> None:
         if cfg.model.codec != "regression" and min(cfg.data.input_size) < cfg.model.stride:
             raise PosekitError(f"config key 'data.input_size' {tuple(cfg.data.input_size)} is smaller than "
                                f"model.stride={cfg.model.stride}: the heatmaps would be empty")
+        if cfg.model.codec in BOTTOMUP_CODECS and cfg.data.input_size[0] != cfg.data.input_size[1]:
+            raise PosekitError(f"config key 'data.input_size' {tuple(cfg.data.input_size)}: the bottom-up codec "
+                               f"{cfg.model.codec!r} trains on square whole images, give (S, S)")
+        if cfg.data.num_people[0] > cfg.data.num_people[1]:
+            raise PosekitError(f"config key 'data.num_people' {tuple(cfg.data.num_people)}: the range's low end "
+                               "is above its high end")
     except PosekitError as e:
         if source:
             raise PosekitError(f"{source}: {e}") from None
@@ -365,7 +391,10 @@ def valid_keys(cfg: ExperimentConfig | None = None) -> list[str]:
     return keys
 
 
-def _coerce(key: str, raw: str, current: Any) -> Any:
+def coerce_override(key: str, raw: str, current: Any) -> Any:
+    """The value of the override ``key=raw`` (command-line text), typed like ``current``, the
+    field's present value (JSON where it parses; ``true``/``false``; comma lists for tuples);
+    a :class:`PosekitError` naming the key when it cannot be."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -420,7 +449,7 @@ def apply_overrides(cfg: ExperimentConfig, overrides: list[str] | tuple[str, ...
         sec, fname = key.split(".", 1)
         section = getattr(cfg, sec)
         current = getattr(section, fname)
-        value = _coerce(key, raw, current) if isinstance(raw, str) else raw
+        value = coerce_override(key, raw, current) if isinstance(raw, str) else raw
         if isinstance(current, tuple) and isinstance(value, list):
             value = tuple(value)
         check_field(key, value)

@@ -42,7 +42,8 @@ from posekit.errors import PosekitError
 from posekit.skeleton import KeypointSpec
 
 __all__ = ["predict_topdown", "score_predictions", "evaluate_model", "evaluate_checkpoint", "mean_pose_baseline",
-           "training_estimator", "with_flip_shift", "protocol_predictor", "coco_on_boxes", "checkpoint_protocol", "METRICS"]
+           "training_estimator", "with_flip_shift", "protocol_predictor", "coco_on_boxes", "checkpoint_protocol", "METRICS",
+           "evaluate_bottomup", "bottomup_predictor", "coco_whole_images"]
 
 METRICS = ("coco", "pck", "pckh")
 
@@ -174,8 +175,11 @@ def evaluate_model(model: nn.Module, codec, eval_set, spec: KeypointSpec, device
     """Predict and score an :class:`posekit.engine.data.EvalSet` with its protocol
     (``eval_set.protocol``, the config's ``eval``): on ground-truth boxes, dataset batches
     through the estimator (:func:`predict_topdown`); on given boxes (``eval.boxes``), the same
-    predictor path as ``posekit eval-model`` (:func:`protocol_predictor`, :func:`coco_on_boxes`)."""
+    predictor path as ``posekit eval-model`` (:func:`protocol_predictor`, :func:`coco_on_boxes`).
+    A bottom-up set (``eval_set.kind``): whole images, :func:`evaluate_bottomup`."""
     p = eval_set.protocol
+    if eval_set.kind == "bottom-up":
+        return evaluate_bottomup(model, codec, eval_set.records, eval_set.images, spec, device, p.flip_test)
     if not p.boxes:
         pred, where = predict_topdown(model, codec, eval_set.dataset, spec, device, p.flip_test, batch_size,
                                       p.flip_shift)
@@ -189,6 +193,51 @@ def evaluate_model(model: nn.Module, codec, eval_set, spec: KeypointSpec, device
     try:
         return coco_on_boxes(predictor, eval_set.records, eval_set.images, p.boxes, p.box_score_threshold,
                              CocoGroundTruth.from_records(eval_set.records, spec))
+    finally:
+        model.train(was_training)
+
+
+def bottomup_predictor(estimator, flip_test: bool = False):
+    """The :class:`~posekit.pipelines.bottomup.BottomUpPredictor` evaluations use: the
+    estimator's nominal long side, rounded up to a side its codec accepts (``codec.multiple``,
+    e.g. OpenPose's 368 -> 384 for the PAF codec's multiples of 32), ``posekit predict``'s
+    defaults otherwise; the flip test when asked for and the codec has one."""
+    from posekit.pipelines.bottomup import BottomUpPredictor
+    codec = estimator.codec
+    m = max(int(getattr(codec, "multiple", 1)), int(getattr(codec, "stride", 1)))
+    long_side = -(-max(estimator.input_size) // m) * m
+    flip = bool(flip_test and getattr(codec, "supports_flip", False))
+    return BottomUpPredictor(estimator, long_side=long_side, flip_test=flip)
+
+
+def coco_whole_images(predictor, records: list[ImageRecord], source, truth) -> dict[str, float]:
+    """COCO OKS AP/AR of a bottom-up ``predictor`` on whole images against ``truth``
+    (``CocoGroundTruth``): every image's people become COCO results entries as ``posekit
+    predict`` writes them (``Poses.to_coco``), scored in memory."""
+    from posekit.data.formats import parse_coco_results
+    from posekit.metrics import coco_eval
+    entries: list[dict] = []
+    for r in records:
+        entries += predictor.predict(source.get(r.file_name)).to_coco(image_id=r.image_id)
+    results = parse_coco_results(entries, "<eval-model>", predictor.spec.num_keypoints)
+    return {k: float(v) for k, v in coco_eval(truth, results, spec=predictor.spec).items()}
+
+
+def evaluate_bottomup(model: nn.Module, codec, records: list[ImageRecord], images, spec: KeypointSpec,
+                      device: torch.device, flip_test: bool = False) -> dict[str, float]:
+    """COCO AP of a bottom-up model being trained on whole held-out images: the model and its
+    codec as a bottom-up :class:`~posekit.models.estimator.Estimator` through
+    :func:`bottomup_predictor` (what ``posekit predict`` runs), against the records' ground
+    truth (:func:`coco_whole_images`)."""
+    from posekit.data.formats import CocoGroundTruth
+    from posekit.models.estimator import Estimator, imagenet_inputs
+    est = Estimator(model, codec, input_size=codec.input_size, spec=spec, normalise=imagenet_inputs,
+                    kind="bottom-up", name=getattr(model, "zoo_name", type(model).__name__))
+    was_training = model.training
+    model.eval()
+    try:
+        return coco_whole_images(bottomup_predictor(est, flip_test), records, images,
+                                 CocoGroundTruth.from_records(records, spec))
     finally:
         model.train(was_training)
 
@@ -242,9 +291,17 @@ def evaluate_checkpoint(checkpoint: str | Path, gt: str | Path, images: str | Pa
     if gt_boxes:
         p = dataclasses.replace(p, boxes="")
     est = Estimator.from_checkpoint(checkpoint, device)
-    est.codec = with_flip_shift(est.codec, p.flip_shift)
+    if est.kind != "bottom-up":
+        est.codec = with_flip_shift(est.codec, p.flip_shift)
     spec = est.spec
     fmt = detect_format(Path(gt))
+    if est.kind == "bottom-up":      # whole images, COCO AP (the boxes and crop settings do not apply)
+        if fmt != "coco":
+            raise PosekitError(f"{gt}: a bottom-up model is scored with COCO AP on a COCO keypoints JSON "
+                               f"(this file is {fmt})")
+        truth = read_coco_ground_truth(gt, spec)
+        return coco_whole_images(bottomup_predictor(est, p.flip_test), truth.to_records(), FolderImages(images),
+                                 truth)
     truth = read_coco_ground_truth(gt, spec) if fmt == "coco" else None
     records = truth.to_records() if truth is not None else read_annotations(gt, image_dir=images, spec=spec)
     if records and records[0].spec.num_keypoints != spec.num_keypoints:

@@ -29,8 +29,12 @@ from posekit.engine.config import (
 )
 from posekit.errors import PosekitError
 
-__all__ = ["PRESETS", "RECIPES", "RECIPE_ITEMS", "Recipe", "get_preset", "epoch_steps", "recipe_values",
-           "recipe_table", "epochs_of", "synthetic_sb_r18", "synthetic_tiny", "coco_sample_finetune",
+__all__ = ["PRESETS", "RECIPES", "RECIPE_ITEMS", "Recipe", "get_preset", "SEARCH_PRESETS", "get_search_preset",
+           "evopose2d_search_synthetic", "evopose2d_search_tiny", "POSEFIX_PRESETS", "get_posefix_preset", "posefix_synthetic", "posefix_tiny",
+           "epoch_steps", "recipe_values",
+           "recipe_table", "epochs_of", "synthetic_sb_r18", "synthetic_tiny", "synthetic_paf_tiny", "synthetic_paf", "synthetic_ae",
+           "openpose_coco", "ae_hourglass_coco", "higherhrnet_w32_coco", "deepercut_coco", "BOTTOMUP_SOURCES",
+           "coco_sample_finetune", "rmpe_sb_r18_synthetic", "rmpe_coco",
            "hrnet_w32_coco_256x192", "hrnet_w48_coco_384x288", "simple_baseline_r50_coco_256x192",
            "simple_baseline_r152_coco_384x288", "cpn_r50_coco_256x192", "mspn_coco_256x192", "hourglass8_mpii_256",
            "cpm_mpii_368", "prm_mpii_256", "efficientpose_ii_mpii", "evopose2d_s_coco_256x192", "deeppose_lsp",
@@ -87,6 +91,259 @@ def synthetic_tiny() -> ExperimentConfig:
         schedule=ScheduleConfig(kind="cosine", warmup_steps=2),
         train=TrainConfig(steps=6, batch_size=8, eval_every=0, checkpoint_every=3, log_every=1,
                           progress=False),
+    )
+
+
+def synthetic_paf_tiny() -> ExperimentConfig:
+    """A seconds-long bottom-up run for tests: ``bottomup_tiny`` with part affinity fields on
+    64x64 synthetic scenes of 2 to 3 people (``model.codec=paf``, stride 4)."""
+    return ExperimentConfig(
+        name="synthetic_paf_tiny",
+        data=DataConfig(dataset="synthetic", spec="coco17", input_size=(64, 64), num_train=64,
+                        num_val=8, num_people=(2, 3), aug=False),
+        model=ModelConfig(arch="bottomup_tiny", kwargs={"width": 16}, codec="paf", stride=4),
+        optim=OptimConfig(optimizer="adam", lr=1e-3),
+        schedule=ScheduleConfig(kind="cosine", warmup_steps=2),
+        train=TrainConfig(steps=4, batch_size=4, eval_every=0, checkpoint_every=2, log_every=1,
+                          progress=False),
+    )
+
+
+def synthetic_paf() -> ExperimentConfig:
+    """The bottom-up "learning, proved" run: ``bottomup_tiny`` (PAF heads, 2 stages) on 128x128
+    synthetic scenes of 2 to 4 people, scored with COCO AP on held-out scenes through the
+    bottom-up predictor (target: AP >= 0.5 within 10 minutes on a 2-core CPU; see
+    docs/training.md for the measured figure). σ = 1.5 and limb width 1 heatmap pixel (the PAF
+    codec's defaults) on the 32x32 grid; mild whole-image augmentation (flip, scale 0.85-1.15,
+    rotation ±10°)."""
+    return ExperimentConfig(
+        name="synthetic_paf",
+        data=DataConfig(dataset="synthetic", spec="coco17", input_size=(128, 128), num_train=2048,
+                        num_val=64, num_people=(2, 4), aug=True,
+                        aug_kwargs={"scale_range": [0.85, 1.15], "rotation_deg": 10.0, "shift": 0.05}),
+        model=ModelConfig(arch="bottomup_tiny", kwargs={"width": 32, "stages": 2}, codec="paf", stride=4),
+        optim=OptimConfig(optimizer="adamw", lr=2e-3, weight_decay=1e-4, grad_clip=5.0),
+        schedule=ScheduleConfig(kind="cosine", warmup_steps=20, min_lr_factor=0.02),
+        train=TrainConfig(steps=500, batch_size=16, eval_every=100, checkpoint_every=100, log_every=20),
+        eval=EvalConfig(flip_test=False),
+    )
+
+
+def rmpe_sb_r18_synthetic() -> ExperimentConfig:
+    """RMPE (Fang et al., ICCV 2017) on synthetic figures with a poor person detector: the
+    synthetic_sb_r18 recipe with SSTN (``sstn_sb_r18``: a spatial transformer and de-transformer
+    around SimpleBaseline R18, trained with the parallel SPPE branch), crops from a simulated
+    detector whose boxes are off by up to ±30% (``data.detector_jitter``; the same detector on the
+    held-out scenes) and PGPG proposals from 8 atomic poses (``data.pgpg_atoms``). Predict with
+    ``--pose-nms rmpe`` and the parameters ``posekit rmpe fit-pnms`` writes beside the checkpoint.
+    The STN (``model.kwargs``): ``stn_mode="scale_shift"`` (a scale and a shift per axis: what a
+    box error is; the centred targets keep the crop's rotation, so there is no rotation to undo)
+    and ``stn_warmup`` = half the steps: the STN is held at the identity while the SPPE learns
+    joints on the plain crops, then the localisation net and the parallel branch start (RMPE
+    trains its STN around a trained SPPE; here inside the same number of steps).
+    Switch one off with ``--set model.arch=simple_baseline_r18 --set
+    'model.kwargs={"deconv_channels": 64, "skips": true}'`` or ``data.pgpg_atoms=0``;
+    docs/rmpe.md has the ablation.
+    """
+    from dataclasses import replace
+    base = synthetic_sb_r18()
+    return replace(base, name="rmpe_sb_r18_synthetic",
+                   data=replace(base.data, detector_jitter=0.3, detector_pull=0.3, pgpg_atoms=8),
+                   model=replace(base.model, arch="sstn_sb_r18",
+                                 kwargs={**base.model.kwargs, "stn_mode": "scale_shift",
+                                         "stn_warmup": base.train.steps // 2}))
+
+
+def rmpe_coco() -> ExperimentConfig:
+    """RMPE's top-down framework on COCO: SSTN around an 8-stack hourglass SPPE at 320x256
+    (heatmaps 80x64), RMSprop at 2.5e-4, flip, ±30° rotation, scale 0.75-1.25, training crops
+    from PGPG learnt on a simulated detector's boxes (16 atomic poses; stored COCO detector boxes
+    are not read in training), evaluated like the Simple Baselines recipes (detector boxes, COCO
+    AP). The SPPE, input and optimizer follow the authors' AlphaPose release as far as its
+    defaults are known here; they are not verified against its code, and this preset is not in
+    the recipe table (RECIPES) for that reason. Paths are relative to ``data.root``.
+    """
+    from dataclasses import replace
+    aug = _aug(rotation=30.0, rotation_prob=1.0, scale=(0.75, 1.25), flip=0.5)
+    return ExperimentConfig(
+        name="rmpe_coco",
+        data=replace(_coco_data((256, 320), aug), detector_jitter=0.3, detector_pull=0.3, pgpg_atoms=16),
+        model=ModelConfig(arch="sstn_sb_r18", kwargs={"base": "hourglass_8"}, codec="msra", sigma=2.0,
+                          decoder="argmax", stride=4),
+        optim=OptimConfig(optimizer="rmsprop", lr=2.5e-4),
+        schedule=ScheduleConfig(kind="constant"),
+        train=TrainConfig(steps=epoch_steps(50, COCO_TRAIN_PEOPLE, 32), batch_size=32, eval_every=0,
+                          checkpoint_every=epoch_steps(1, COCO_TRAIN_PEOPLE, 32), log_every=100),
+        eval=_MSRA_COCO_EVAL)
+
+
+def synthetic_ae() -> ExperimentConfig:
+    """``synthetic_paf``'s data and schedule with Associative Embedding instead of part
+    affinity fields: ``bottomup_tiny(head="ae")`` (heatmaps and 1-dim tags), ``model.codec=ae``,
+    σ = 2 cells (the AE / HigherHRNet value), tag losses 1e-3 (``posekit.losses.ae_loss_total``)."""
+    base = synthetic_paf()
+    return ExperimentConfig(
+        name="synthetic_ae", data=base.data,
+        model=ModelConfig(arch="bottomup_tiny", kwargs={"width": 32, "stages": 2, "head": "ae"}, codec="ae",
+                          stride=4, sigma=2.0),
+        optim=base.optim, schedule=base.schedule, train=base.train, eval=base.eval,
+    )
+
+
+# ------------------------------------------------------------------------------ bottom-up
+#: COCO train2017 images holding a person annotation (the bottom-up data sets count images,
+#: not people): what HigherHRNet's CocoKeypoints keeps (images with any person annotation).
+COCO_TRAIN_PERSON_IMAGES = 64_115
+
+
+def _bottomup_aug(*, rotation: float, scale: tuple[float, float], shift: float, flip: float = 0.5) -> dict:
+    """Every field of ``BottomUpAugConfig``, so that no value of a recipe hides in a default."""
+    return {"flip_prob": flip, "scale_range": list(scale), "rotation_deg": rotation, "shift": shift,
+            "brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0}
+
+
+def _coco_bottomup_data(side: int, aug: dict) -> DataConfig:
+    return DataConfig(dataset="coco", spec="coco17", input_size=(side, side),
+                      ann="annotations/person_keypoints_train2017.json", images="train2017",
+                      val_ann="annotations/person_keypoints_val2017.json", val_images="val2017",
+                      aug=True, aug_kwargs=aug)
+
+
+#: Where the values of the bottom-up paper presets come from (they are not in :data:`RECIPES`,
+#: whose items are the top-down ones: heatmap size, boxes, half-body, ...).
+BOTTOMUP_SOURCES: dict[str, dict[str, str]] = {
+    "openpose_coco": {
+        "paper": "Cao et al., OpenPose, TPAMI 2019",
+        "code": "CMU-Perceptual-Computing-Lab/openpose_train training/d_setLayers.py.example, "
+                "training/generateProtoTxt.py",
+        "input": "d_setLayers: sImageScale 368 (crop 368x368), transform stride 8",
+        "sigma": "d_setLayers: sKeypointSigmas 7 input px with exp(-d^2 / 2 sigma^2) -> posekit's "
+                 "exp(-d^2 / sigma^2) at stride 8: sigma = 7 sqrt(2) / 8 = 1.237 cells; limb width 1 cell",
+        "optimizer": "generateProtoTxt: Adam, momentum 0.9, momentum2 0.999, weight_decay 5e-4 (Caffe: L2 on "
+                     "the gradient)",
+        "lr": "d_setLayers: sLearningRateInit 1e-4 (not the super model)",
+        "schedule": "generateProtoTxt: multistep gamma 0.5 at 200k, 300k, 360k, 420k, 480k, 540k, 600k, 700k, "
+                    "800k, 900k iterations",
+        "steps": "d_setLayers: sNumberIterations 1,000,000",
+        "batch": "d_setLayers: sBatchSizes [10]",
+        "augmentation": "d_setLayers: sMaxDegreeRotations 45, sScaleMins 1/3, sScaleMaxs 1.5 (OpenPose scales "
+                        "the person to target_dist 0.6 first; posekit's scale is of the whole image), "
+                        "center_perterb_max 40 px of 368 (shift 0.11), flip 0.5",
+        "stages": "d_setLayers: sNumberStages [5, 1] (5 PAF + 1 map stages for BODY_25); the zoo's openpose "
+                  "defaults to 4 + 2, see docs/models_bottomup.md",
+    },
+    "ae_hourglass_coco": {
+        "paper": "Newell et al., Associative Embedding, NeurIPS 2017",
+        "code": "princeton-vl/pose-ae-train task/pose.py",
+        "input": "train.input_res 512, output_res 128 (stride 4)",
+        "sigma": "data/coco_pose/dp.py GenerateHeatmap: sigma = output_res / 64 = 2 cells (not verified here; "
+                 "HigherHRNet's SIGMA 2 is the same)",
+        "optimizer": "make_network: torch.optim.Adam (betas 0.9/0.999), no weight decay",
+        "lr": "train.learning_rate 2e-4",
+        "schedule": "make_train: lr 1e-5 after 200,000 iterations (x0.05)",
+        "steps": "not verified: the config gives the decay at 200,000 only; posekit trains 250,000",
+        "batch": "train.batchsize 32",
+        "loss": "train.loss: push 1e-3, pull 1e-3, detection 1 (posekit.losses.ae_loss_total)",
+        "augmentation": "not verified (data/coco_pose/dp.py not checked); HigherHRNet's rotation 30, scale "
+                        "0.75-1.5, shift 40 px of 512, flip 0.5",
+    },
+    "higherhrnet_w32_coco": {
+        "paper": "Cheng et al., HigherHRNet, CVPR 2020",
+        "code": "HRNet/HigherHRNet-Human-Pose-Estimation experiments/coco/higher_hrnet/w32_512_adam_lr1e-3.yaml",
+        "input": "DATASET.INPUT_SIZE 512, OUTPUT_SIZE [128, 256]",
+        "sigma": "DATASET.SIGMA 2 (exp(-d^2 / 2 sigma^2), cells of each resolution)",
+        "optimizer": "TRAIN.OPTIMIZER adam, WD 1e-4",
+        "lr": "TRAIN.LR 1e-3 (the file's name; the paper's text says 1.5e-3)",
+        "schedule": "TRAIN.LR_STEP [200, 260], LR_FACTOR 0.1",
+        "steps": f"TRAIN.END_EPOCH 300 over {COCO_TRAIN_PERSON_IMAGES} images",
+        "batch": "TRAIN.IMAGES_PER_GPU 12 x 8 GPUs (the paper's setting; the yaml lists GPUS (0,))",
+        "loss": "LOSS: heatmaps 1.0 at both resolutions, AE (push/pull 1e-3) at 1/4 only",
+        "augmentation": "DATASET: MAX_ROTATION 30, MIN_SCALE 0.75, MAX_SCALE 1.5, MAX_TRANSLATE 40 px of 512 "
+                        "(shift 0.078), FLIP 0.5",
+        "test": "TEST.FLIP_TEST True, SCALE_FACTOR [1], DETECTION_THRESHOLD 0.1",
+    },
+    "deepercut_coco": {
+        "paper": "Insafutdinov et al., DeeperCut, ECCV 2016",
+        "code": "eldar/pose-tensorflow models/coco/train/pose_cfg.yaml (as DeepLabCut keeps it)",
+        "input": "batch of one whole image (no fixed size; max_input_size 850); posekit: square 512",
+        "sigma": "pos_dist_thresh 17 px (binary discs; posekit.codecs.DeeperCutCodec), locref_stdev 7.2801",
+        "optimizer": "SGD momentum 0.9, weight decay 1e-4",
+        "lr": "multi_step [[0.005, 10k], [0.02, 430k], [0.002, 730k], [0.001, 1030k]]: posekit warms up "
+              "linearly from 0.005 to 0.02 over 10k steps (a constant 0.005 in the config) and steps x0.1 at "
+              "430k; the last x0.5 at 730k is not expressible with one gamma (0.002 is kept)",
+        "steps": "multi_step: 1,030,000 iterations",
+        "batch": "batch_size 1",
+        "loss": "locref_loss_weight 0.05, pairwise_loss_weight 0.1 (posekit.losses.deepercut_loss)",
+        "augmentation": "scale_jitter 0.85-1.15, mirror (not verified for the COCO config); no rotation",
+    },
+}
+
+
+def openpose_coco() -> ExperimentConfig:
+    """OpenPose on COCO train2017 as in Cao et al., TPAMI 2019 (openpose_train): 368x368,
+    stride 8, Adam 1e-4 halved at 200k ... 900k of 1M iterations, batch 10, rotation ±45,
+    scale 1/3-1.5; evaluated with COCO AP on whole val2017 images. Sources:
+    :data:`BOTTOMUP_SOURCES`. Needs --set data.root=/path/to/coco."""
+    return ExperimentConfig(
+        name="openpose_coco",
+        data=_coco_bottomup_data(368, _bottomup_aug(rotation=45.0, scale=(1 / 3, 1.5), shift=40 / 368)),
+        model=ModelConfig(arch="openpose", codec="paf", stride=8, sigma=round(7 * math.sqrt(2) / 8, 4)),
+        optim=OptimConfig(optimizer="adam", lr=1e-4, weight_decay=5e-4),
+        schedule=ScheduleConfig(kind="step", gamma=0.5, milestones=(200_000, 300_000, 360_000, 420_000, 480_000,
+                                                                    540_000, 600_000, 700_000, 800_000, 900_000)),
+        train=TrainConfig(steps=1_000_000, batch_size=10, eval_every=50_000, checkpoint_every=10_000),
+        eval=EvalConfig(flip_test=False, metric="coco"),
+    )
+
+
+def ae_hourglass_coco() -> ExperimentConfig:
+    """Associative Embedding's 4-stack hourglass on COCO as in Newell et al., NeurIPS 2017
+    (pose-ae-train): 512 -> 128, Adam 2e-4 dropped to 1e-5 at 200k iterations, batch 32, tag
+    and detection losses 1e-3 / 1. Sources: :data:`BOTTOMUP_SOURCES`. Needs --set data.root=..."""
+    return ExperimentConfig(
+        name="ae_hourglass_coco",
+        data=_coco_bottomup_data(512, _bottomup_aug(rotation=30.0, scale=(0.75, 1.5), shift=40 / 512)),
+        model=ModelConfig(arch="ae_hourglass", codec="ae", stride=4, sigma=2.0),
+        optim=OptimConfig(optimizer="adam", lr=2e-4),
+        schedule=ScheduleConfig(kind="step", gamma=0.05, milestones=(200_000,)),
+        train=TrainConfig(steps=250_000, batch_size=32, eval_every=25_000, checkpoint_every=5_000),
+        eval=EvalConfig(flip_test=True, metric="coco"),
+    )
+
+
+def higherhrnet_w32_coco() -> ExperimentConfig:
+    """HigherHRNet-W32 on COCO at 512 as in Cheng et al., CVPR 2020 (w32_512_adam_lr1e-3.yaml):
+    heatmaps at 1/4 and 1/2 (``model.codec=ae_hr``), Adam 1e-3 x0.1 at epochs 200 and 260 of
+    300, batch 96, weight decay 1e-4; flip test. Sources: :data:`BOTTOMUP_SOURCES`. Needs
+    --set data.root=/path/to/coco."""
+    n, batch = COCO_TRAIN_PERSON_IMAGES, 96
+    return ExperimentConfig(
+        name="higherhrnet_w32_coco",
+        data=_coco_bottomup_data(512, _bottomup_aug(rotation=30.0, scale=(0.75, 1.5), shift=40 / 512)),
+        model=ModelConfig(arch="higherhrnet_w32", codec="ae_hr", stride=4, sigma=2.0),
+        optim=OptimConfig(optimizer="adam", lr=1e-3, weight_decay=1e-4),
+        schedule=ScheduleConfig(kind="step", gamma=0.1,
+                                milestones=(epoch_steps(200, n, batch), epoch_steps(260, n, batch))),
+        train=TrainConfig(steps=epoch_steps(300, n, batch), batch_size=batch, eval_every=epoch_steps(10, n, batch),
+                          checkpoint_every=epoch_steps(1, n, batch)),
+        eval=EvalConfig(flip_test=True, metric="coco"),
+    )
+
+
+def deepercut_coco() -> ExperimentConfig:
+    """DeeperCut (ResNet-101 part detector, ILP grouping) on COCO as in Insafutdinov et al.,
+    ECCV 2016 (pose-tensorflow's COCO pose_cfg): SGD momentum 0.9, lr 0.02 (after 10k at 0.005)
+    x0.1 at 430k of 1.03M iterations, batch 1, stride 8. Sources: :data:`BOTTOMUP_SOURCES`.
+    Needs --set data.root=/path/to/coco."""
+    return ExperimentConfig(
+        name="deepercut_coco",
+        data=_coco_bottomup_data(512, _bottomup_aug(rotation=0.0, scale=(0.85, 1.15), shift=0.0)),
+        model=ModelConfig(arch="deepercut", codec="deepercut", stride=8),
+        optim=OptimConfig(optimizer="sgd", lr=0.02, momentum=0.9, weight_decay=1e-4),
+        schedule=ScheduleConfig(kind="step", gamma=0.1, milestones=(430_000,), warmup_steps=10_000,
+                                warmup_factor=0.25),
+        train=TrainConfig(steps=1_030_000, batch_size=1, eval_every=100_000, checkpoint_every=10_000),
+        eval=EvalConfig(flip_test=False, metric="coco"),
     )
 
 
@@ -889,6 +1146,15 @@ def recipe_table() -> str:
 PRESETS: dict[str, Callable[[], ExperimentConfig]] = {
     "synthetic_sb_r18": synthetic_sb_r18,
     "synthetic_tiny": synthetic_tiny,
+    "rmpe_sb_r18_synthetic": rmpe_sb_r18_synthetic,
+    "rmpe_coco": rmpe_coco,
+    "synthetic_paf_tiny": synthetic_paf_tiny,
+    "synthetic_paf": synthetic_paf,
+    "synthetic_ae": synthetic_ae,
+    "openpose_coco": openpose_coco,
+    "ae_hourglass_coco": ae_hourglass_coco,
+    "higherhrnet_w32_coco": higherhrnet_w32_coco,
+    "deepercut_coco": deepercut_coco,
     "coco_sample_finetune": coco_sample_finetune,
     "hrnet_w32_coco_256x192": hrnet_w32_coco_256x192,
     "hrnet_w48_coco_384x288": hrnet_w48_coco_384x288,
@@ -911,3 +1177,61 @@ def get_preset(name: str) -> ExperimentConfig:
     if name not in PRESETS:
         raise PosekitError(f"unknown preset {name!r}; valid presets: {', '.join(sorted(PRESETS))}")
     return PRESETS[name]()
+
+
+# ------------------------------------------------------------------ architecture-search presets
+
+def evopose2d_search_synthetic():
+    """EvoPose2D neuroevolution (``posekit search evopose2d``) at CPU scale: 64x64 synthetic
+    crops, the EfficientNet-B0 seed trained 120 steps, then (mu, lambda) = (2, 4) for 2
+    generations of 30-step children with weight transfer; the paper's fitness constants
+    T = 5e6, Gamma = -0.07 (official ``configs/E3.yaml``; the paper's own search: mu = 4,
+    lambda = 64, 30 seed epochs, 5 epochs a child, on 8 TPUs)."""
+    from posekit.search.evo import SearchConfig
+    return SearchConfig(input_size=(64, 64), generations=2, mu=2, lam=4, steps=30, seed_steps=120, batch_size=8,
+                        lr=2e-3, target_params=5e6, gamma=-0.07, head_channels=32, num_train=256, num_val=32)
+
+
+def evopose2d_search_tiny():
+    """A seconds-long search for tests: 32x32 crops, one step per network."""
+    from posekit.search.evo import SearchConfig
+    return SearchConfig(input_size=(32, 32), generations=2, mu=1, lam=2, steps=1, seed_steps=1, batch_size=4,
+                        head_channels=8, num_train=8, num_val=4, target_params=2e4,
+                        seed_genotype=((3, 1, 1, 1), (3, 1, 1, 2), (3, 1, 2, 2), (3, 1, 2, 2), (3, 1, 2, 1),
+                                       (3, 1, 3, 2), (3, 1, 3, 1)))
+
+
+SEARCH_PRESETS = {"evopose2d_search_synthetic": evopose2d_search_synthetic,
+                  "evopose2d_search_tiny": evopose2d_search_tiny}
+
+
+def posefix_synthetic():
+    """PoseFix refiner (``posekit.engine.posefix``) on 96x128 synthetic crops: ResNet-18
+    SimpleBaseline with 64-channel deconvolutions and skips, input pose rendered with std 2 px,
+    corrupted with PoseFix's error proportions, 360 AdamW steps of 16 (a CPU budget; the paper
+    trains ResNet-152 on COCO for 140 epochs)."""
+    from posekit.engine.posefix import PoseFixConfig
+    return PoseFixConfig(input_size=(96, 128), steps=360, batch_size=16, lr=2e-3, num_train=512, num_val=96)
+
+
+def posefix_tiny():
+    """A seconds-long PoseFix run for tests (64x64 crops, 1 step)."""
+    from posekit.engine.posefix import PoseFixConfig
+    return PoseFixConfig(input_size=(64, 64), steps=1, batch_size=4, num_train=12, num_val=6, deconv_channels=16)
+
+
+POSEFIX_PRESETS = {"posefix_synthetic": posefix_synthetic, "posefix_tiny": posefix_tiny}
+
+
+def get_posefix_preset(name: str):
+    """The PoseFix preset ``name`` (a :class:`posekit.engine.posefix.PoseFixConfig`)."""
+    if name not in POSEFIX_PRESETS:
+        raise PosekitError(f"unknown PoseFix preset {name!r}; valid: {', '.join(sorted(POSEFIX_PRESETS))}")
+    return POSEFIX_PRESETS[name]()
+
+
+def get_search_preset(name: str):
+    """The architecture-search preset ``name`` (a :class:`posekit.search.evo.SearchConfig`)."""
+    if name not in SEARCH_PRESETS:
+        raise PosekitError(f"unknown search preset {name!r}; valid: {', '.join(sorted(SEARCH_PRESETS))}")
+    return SEARCH_PRESETS[name]()

@@ -70,7 +70,9 @@ from posekit.engine.config import (
     CHOICES, ExperimentConfig, OptimConfig, config_from_dict, config_to_dict, resolve_data_paths, save_config,
     validate_config,
 )
-from posekit.engine.data import build_codec, build_eval_set, build_train_set, create_model, global_batch, load_batch
+from posekit.engine.data import (
+    build_codec, build_eval_set, build_train_set, create_model, global_batch, is_bottomup, load_batch,
+)
 from posekit.engine.evaluate import evaluate_model
 from posekit.engine.schedule import lr_at
 from posekit.errors import PosekitError
@@ -177,9 +179,11 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
     train_set = build_train_set(cfg, codec, spec)
     eval_set = build_eval_set(cfg, spec) if (tc.eval_every >= 0 and dist_info.is_main) else None
     regression = cfg.model.codec == "regression"
+    bottom_up = is_bottomup(cfg)
+    sstn = cfg.model.arch.startswith("sstn")     # RMPE's SSTN: trained with its parallel SPPE branch
 
     # 3. model, optimizer, resume, run files -----------------------------------------------
-    model = create_model(cfg.model.arch, spec.num_keypoints, cfg.model.kwargs).to(device)
+    model = create_model(cfg.model.arch, spec.num_keypoints, cfg.model.kwargs, codec).to(device)
     optimizer = build_optimizer(model, cfg.optim)
     start_step = 0
     ckpt_path = out / CHECKPOINT_NAME
@@ -238,11 +242,16 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
     def forward(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """``(this rank's loss, the global mean loss)`` of a batch."""
         with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=tc.amp):
-            heads = ddp_model(batch["image"])
-        heads = [h.float() for h in heads] if isinstance(heads, (list, tuple)) else heads.float()
-        if regression:
+            heads = ddp_model(batch["image"], parallel=True) if sstn else ddp_model(batch["image"])
+        heads = _float_heads(heads)
+        if bottom_up:                 # whole-image models: the loss of their codec
+            loss = bottomup_loss(cfg.model.codec, heads, batch, codec)
+        elif regression:
             final = heads[-1] if isinstance(heads, (list, tuple)) else heads
             loss = loss_fn(final, batch["coords"], batch["weights"])
+        elif sstn:
+            from posekit.losses import sstn_loss
+            loss = sstn_loss(heads, batch, loss_fn)
         else:
             loss = multi_stage_loss(heads, batch["heatmaps"], batch["weights"], loss_fn)
         return loss, D.all_reduce_mean(loss.detach(), dist_info)
@@ -374,6 +383,30 @@ def train(cfg: ExperimentConfig, out_dir: str | Path, resume: str | Path | None 
         raise TrainingInterrupted(msg, saved_step if last_good is not None else None, last_good, stop.signum)
     result.seconds = time.time() - t_start
     return result
+
+
+def _float_heads(heads):
+    """A model's heads in float32 (after autocast): a tensor, a list of stage tensors, or a
+    bottom-up model's dict (its ``"stages"`` list of dicts too)."""
+    if isinstance(heads, dict):
+        return {k: _float_heads(v) for k, v in heads.items()}
+    if isinstance(heads, (list, tuple)):
+        return [_float_heads(h) for h in heads]
+    return heads.float()
+
+
+def bottomup_loss(codec_name: str, heads: dict, batch: dict, codec) -> torch.Tensor:
+    """The loss of a bottom-up model by its codec: ``"paf"`` :func:`~posekit.losses.paf_loss`,
+    ``"ae"``/``"ae_hr"`` :func:`~posekit.losses.ae_loss_total`, ``"deepercut"``
+    ``posekit.losses.deepercut_loss``."""
+    from posekit import losses
+    if codec_name == "paf":
+        return losses.paf_loss(heads, batch)
+    if codec_name in ("ae", "ae_hr"):
+        return losses.ae_loss_total(heads, batch, codec)
+    if codec_name == "deepercut" and hasattr(losses, "deepercut_loss"):
+        return losses.deepercut_loss(heads, batch)
+    raise PosekitError(f"no loss for the bottom-up codec {codec_name!r}")
 
 
 class _StopOnInterrupt:

@@ -40,6 +40,8 @@ __all__ = [
 # shoulders and hips, then elbows, wrists, knees, ankles, i.e. from the most reliable, central
 # joints outward, so each person's mean tag is settled before the hard extremities are matched.
 COCO17_AE_ORDER: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
+# cost of a forbidden (tag distance over the threshold) or "new person" assignment
+_NO_MATCH = 1e9
 
 
 # ------------------------------------------------------------------------------------- loss
@@ -135,7 +137,15 @@ def top_candidates(heatmaps: np.ndarray | torch.Tensor, tags: np.ndarray | torch
     K, h, w = hm.shape
     m = min(int(max_people), h * w)
     flat = hm.reshape(K, -1)
-    idx = np.argsort(-flat, axis=1, kind="stable")[:, :m]                     # (K, M)
+    idx = np.empty((K, m), np.intp)                                            # (K, M)
+    for k in range(K):
+        # the stable argsort of -flat[k] cut at m, sorting only the positive peaks when
+        # there are m of them (after NMS almost every pixel is 0)
+        pos = np.flatnonzero(flat[k] > 0)
+        if len(pos) >= m:
+            idx[k] = pos[np.argsort(-flat[k, pos], kind="stable")[:m]]
+        else:
+            idx[k] = np.argsort(-flat[k], kind="stable")[:m]
     score = np.take_along_axis(flat, idx, axis=1)
     cand = np.stack([idx % w, idx // w, score], axis=-1).astype(np.float32)
     cand_tags = np.take_along_axis(tg.reshape(K, -1), idx, axis=1)
@@ -152,8 +162,14 @@ def group_by_tags(candidates: np.ndarray, candidate_tags: np.ndarray,
     to the people found so far with :func:`scipy.optimize.linear_sum_assignment`, the cost of
     candidate ``i`` for person ``p`` being ``round(|t_i - t̄_p|) * 100 - score_i`` (``t̄_p``
     the mean tag of the joints ``p`` holds so far): tags decide, the detection score breaks
-    ties among tags closer than 0.5. A match counts when ``|t_i - t̄_p| < tag_threshold``;
-    every other candidate above the threshold starts a new person.
+    ties among tags closer than 0.5. Only pairs with ``|t_i - t̄_p| < tag_threshold`` may be
+    matched: the others cost a prohibitive constant, and each candidate has a "new person"
+    column at that constant, so the assignment first matches as many candidates within the
+    threshold as possible, then minimises the cost above. (The AE reference assigns on the
+    plain cost and drops pairs over the threshold afterwards; with as many candidates as
+    people, a candidate whose person is missing is then forced onto another person's column,
+    and a tie in the cost can push that person's own joint out: 20 synthetic people with
+    perfect heads decoded as 21.) Every candidate left unmatched starts a new person.
 
     Args:
         candidates: ``(K, M, 3)`` ``[x, y, score]`` (from :func:`top_candidates`).
@@ -168,6 +184,8 @@ def group_by_tags(candidates: np.ndarray, candidate_tags: np.ndarray,
         raise PosekitError(f"joint_order must be a permutation of 0..{K - 1}, got {order}")
     people: list[np.ndarray] = []          # each (K, 3)
     people_tags: list[np.ndarray] = []     # each (K,)
+    tag_sum = np.zeros(0, np.float64)      # per person: sum and number of the tags it holds
+    tag_count = np.zeros(0, np.int64)
     for k in order:
         keep = candidates[k, :, 2] > detection_threshold
         cand, ctag = candidates[k, keep], candidate_tags[k, keep]
@@ -175,14 +193,20 @@ def group_by_tags(candidates: np.ndarray, candidate_tags: np.ndarray,
             continue
         n_old = len(people)
         if n_old:
-            means = np.array([t[p[:, 2] > 0].mean() for p, t in zip(people, people_tags)])
+            means = tag_sum / tag_count
             dist = np.abs(ctag[:, None] - means[None, :])                      # (C, P)
-            cost = np.round(dist) * 100.0 - cand[:, 2:3]
-            # rectangular: with more candidates than people, the surplus stays unassigned
+            allowed = dist < tag_threshold
+            cost = np.where(allowed, np.round(dist) * 100.0 - cand[:, 2:3], _NO_MATCH)
+            # one "new person" column per candidate: a candidate without a person within the
+            # tag threshold goes there, instead of being forced onto (and blocking) a person
+            cost = np.concatenate([cost, np.full((len(cand), len(cand)), _NO_MATCH)], axis=1)
             rows, cols = linear_sum_assignment(cost)
-            matched = {int(r): int(c) for r, c in zip(rows, cols) if dist[r, c] < tag_threshold}
+            matched = {int(r): int(c) for r, c in zip(rows, cols) if c < n_old and allowed[r, c]}
         else:
             matched = {}
+        new = len(cand) - len(matched)
+        tag_sum = np.concatenate([tag_sum, np.zeros(new)])
+        tag_count = np.concatenate([tag_count, np.zeros(new, np.int64)])
         for i in range(len(cand)):
             if i in matched:
                 p = matched[i]
@@ -192,6 +216,9 @@ def group_by_tags(candidates: np.ndarray, candidate_tags: np.ndarray,
                 p = len(people) - 1
             people[p][k] = cand[i]
             people_tags[p][k] = ctag[i]
+            if cand[i, 2] > 0:
+                tag_sum[p] += ctag[i]
+                tag_count[p] += 1
     if not people:
         return np.zeros((0, K, 3), np.float32), np.zeros((0, K), np.float32)
     return np.stack(people).astype(np.float32), np.stack(people_tags).astype(np.float32)
@@ -222,11 +249,15 @@ def refine_people(people: np.ndarray, heatmaps: np.ndarray | torch.Tensor,
         xs = out[p, held, 0].round().astype(int).clip(0, w - 1)
         ys = out[p, held, 1].round().astype(int).clip(0, h - 1)
         mean = tg[np.flatnonzero(held), ys, xs].mean()
-        for k in np.flatnonzero(~held):
-            merit = hm[k] - np.round(np.abs(tg[k] - mean))
-            y, x = np.unravel_index(int(np.argmax(merit)), (h, w))
-            if hm[k, y, x] > 0 and abs(tg[k, y, x] - mean) < tag_threshold:
-                out[p, k] = (x, y, hm[k, y, x])
+        missing = np.flatnonzero(~held)
+        if len(missing) == 0:
+            continue
+        merit = (hm[missing] - np.round(np.abs(tg[missing] - mean))).reshape(len(missing), -1)
+        best = np.argmax(merit, axis=1)
+        y, x = np.divmod(best, w)
+        value, tag = hm[missing, y, x], tg[missing, y, x]
+        ok = (value > 0) & (np.abs(tag - mean) < tag_threshold)
+        out[p, missing[ok]] = np.stack([x[ok], y[ok], value[ok]], axis=1)
     return out
 
 

@@ -14,8 +14,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_params(model: nn.Module) -> int:
-    """Number of parameters (trainable or not; buffers excluded)."""
-    return sum(p.numel() for p in model.parameters())
+    """Number of parameters (trainable or not; buffers excluded). A model with no parameters
+    that holds its weights as floating-point buffers (the imported TF.js / TFLite graphs of
+    ``posekit.pretrained``) counts those buffers instead."""
+    n = sum(p.numel() for p in model.parameters())
+    if n == 0:
+        n = sum(b.numel() for b in model.buffers() if b.is_floating_point())
+    return n
 
 
 def count_macs(model: nn.Module, input_size: tuple[int, int], batch: int = 1) -> int:
@@ -23,7 +28,10 @@ def count_macs(model: nn.Module, input_size: tuple[int, int], batch: int = 1) ->
     ``(H, W)``. The model is put in eval mode for the count and restored afterwards."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    first = next(model.parameters(), None)
+    if first is None:
+        first = next(model.buffers(), None)
+    device = first.device if first is not None else torch.device("cpu")
     x = torch.zeros(batch, 3, input_size[0], input_size[1], device=device)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:

@@ -159,6 +159,14 @@ class Estimator:
         ``(B, N, K, 3)`` ``[x, y, score]`` in input pixels."""
         return self.decode(self.heads(self.inputs(batch), flip_test))
 
+    def with_backend(self, backend: str, threads: int | None = None, **options) -> "Estimator":
+        """A copy running its module on ``backend``: ``"torch"`` (this estimator),
+        ``"onnxruntime"``, ``"onnxruntime-int8"`` or ``"openvino"`` with ``threads`` CPU threads
+        (exported once to ``~/.cache/posekit/onnx``; see :func:`posekit.runtime.with_backend`,
+        which takes the ``options``)."""
+        from posekit.runtime import with_backend
+        return with_backend(self, backend, threads, **options)
+
     # -- building ------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device | None = None) -> "Estimator":
@@ -166,11 +174,13 @@ class Estimator:
         codec (kind, sigma, decoder, stride), the input size and the keypoint spec come from the
         config saved in the checkpoint; the weights are loaded after every shape is checked.
         Nothing is unpickled. Inputs are normalised like the training crops
-        (:func:`imagenet_inputs`)."""
+        (:func:`imagenet_inputs`). A checkpoint of a bottom-up codec (``model.codec`` in
+        :data:`posekit.engine.config.BOTTOMUP_CODECS`) gives a ``"bottom-up"`` estimator, whose
+        ``input_size`` is the nominal (training) one."""
         from posekit.device import resolve_device
         from posekit.engine.checkpoint import load_checkpoint
         from posekit.engine.config import config_from_dict
-        from posekit.engine.data import build_codec, create_model
+        from posekit.engine.data import build_codec, create_model, is_bottomup
         from posekit.skeleton import get_spec
 
         ckpt = load_checkpoint(path)
@@ -179,11 +189,13 @@ class Estimator:
             spec = get_spec(ckpt.spec.get("name", cfg.data.spec))
         except KeyError as e:
             raise PosekitError(f"{ckpt.path}: {e.args[0]}") from None
-        module = create_model(ckpt.arch, spec.num_keypoints, cfg.model.kwargs)
+        codec = build_codec(cfg, spec)
+        module = create_model(ckpt.arch, spec.num_keypoints, cfg.model.kwargs, codec)
         ckpt.load_model(module, ckpt.arch, spec, kwargs=cfg.model.kwargs)
         module.to(resolve_device(device)).eval()
-        return cls(module, build_codec(cfg, spec), input_size=tuple(cfg.data.input_size), spec=spec,
-                   normalise=imagenet_inputs, kind="top-down", name=f"{ckpt.arch} ({cfg.name})",
+        kind = "bottom-up" if is_bottomup(cfg) else "top-down"
+        return cls(module, codec, input_size=tuple(cfg.data.input_size), spec=spec,
+                   normalise=imagenet_inputs, kind=kind, name=f"{ckpt.arch} ({cfg.name})",
                    source=ckpt.path)
 
     @classmethod
@@ -267,10 +279,14 @@ PRETRAINED: dict[str, tuple[str, Callable]] = {
 
 def load_estimator(source: str | Path, device: str | torch.device | None = None) -> Estimator:
     """A ``.safetensors`` path: :meth:`Estimator.from_checkpoint`; an imported model's card
-    name: :meth:`Estimator.from_pretrained`."""
+    name: :meth:`Estimator.from_pretrained`; an ``.onnx`` file written by ``posekit export``:
+    :func:`posekit.runtime.load_onnx_estimator` (ONNX Runtime, CPU)."""
     if Path(source).suffix == ".safetensors":
         return Estimator.from_checkpoint(source, device)
+    if Path(source).suffix == ".onnx":
+        from posekit.runtime import load_onnx_estimator
+        return load_onnx_estimator(source)
     if str(source) in PRETRAINED:
         return Estimator.from_pretrained(str(source), device)
-    raise PosekitError(f"{source}: neither a checkpoint (.safetensors) nor an imported pose model "
+    raise PosekitError(f"{source}: neither a checkpoint (.safetensors or .onnx) nor an imported pose model "
                        f"({', '.join(sorted(PRETRAINED))})")

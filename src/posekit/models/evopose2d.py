@@ -107,6 +107,9 @@ class EvoPose2DSpec:
     head_kernel: int = 3
     final_kernel: int = 1
     activation: str = "swish"
+    #: The resolution ``(H + W) / 2`` at which the genotype is unscaled (EfficientNet's 224);
+    #: a search at a small input sets it to that input's, so the genotype is built as is.
+    compound_base: int = 224
 
 
 class EvoPose2D(nn.Module):
@@ -119,7 +122,7 @@ class EvoPose2D(nn.Module):
         super().__init__()
         self.spec = spec
         self.default_input_size = spec.input_size
-        depth, width = scaling_coefficients(spec.input_size)
+        depth, width = scaling_coefficients(spec.input_size, base=spec.compound_base)
         act = spec.activation
         cin = round_filters(32, width)
         self.stem = conv_bn(3, cin, 3, 2, act=act)

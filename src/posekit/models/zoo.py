@@ -47,9 +47,13 @@ class ZooEntry:
     - ``spec``: keypoint spec of the builder's default ``num_keypoints``
       (:func:`posekit.skeleton.get_spec` name);
     - ``outputs``: how many head tensors ``forward`` returns (more than one: a list for
-      intermediate supervision, the final prediction last);
+      intermediate supervision, the final prediction last); for a bottom-up model, how many
+      stages its heads dict lists under ``"stages"``;
     - ``test_input_wh`` / ``test_kwargs``: a small input ``(W, H)`` the model accepts, and the
-      builder arguments it needs, for the contract tests (forward, backward, round trip).
+      builder arguments it needs, for the contract tests (forward, backward, round trip);
+    - ``kind``: ``"top-down"`` (one person per input crop; ``forward`` returns a tensor or a
+      list of them) or ``"bottom-up"`` (every person in the image; ``forward`` returns a dict
+      of heads, e.g. ``{"heatmaps", "pafs", "stages"}``, see docs/models_bottomup.md).
     """
 
     name: str
@@ -60,6 +64,7 @@ class ZooEntry:
     outputs: int = 1
     test_input_wh: tuple[int, int] = (64, 64)
     test_kwargs: tuple[tuple[str, object], ...] = ()
+    kind: str = "top-down"
 
     def builder(self) -> Callable[..., nn.Module]:
         """The builder function ``module.name`` (imports the module, and torch with it)."""
@@ -108,6 +113,19 @@ ENTRIES: tuple[ZooEntry, ...] = (
     ZooEntry("evopose2d_s", _M + "evopose2d", _EVO, (192, 256), "coco17", test_input_wh=(48, 64)),
     ZooEntry("evopose2d_m", _M + "evopose2d", _EVO, (288, 384), "coco17", test_input_wh=(48, 64)),
     ZooEntry("evopose2d_l", _M + "evopose2d", _EVO, (384, 512), "coco17", test_input_wh=(48, 64)),
+    # bottom-up: forward returns a dict of heads; ``outputs`` counts its "stages"
+    ZooEntry("openpose", _M + "openpose", "Cao et al., TPAMI 2019", (368, 368), "coco17", outputs=6,
+             test_input_wh=(32, 24), kind="bottom-up"),
+    ZooEntry("ae_hourglass", _M + "ae_hourglass", "Newell et al., NeurIPS 2017", (512, 512), "coco17",
+             outputs=4, test_input_wh=(64, 64), kind="bottom-up",
+             test_kwargs=(("features", 32), ("increase", 16))),  # narrow for the tests: 139 M at full width
+    ZooEntry("higherhrnet_w32", _M + "higherhrnet", "Cheng et al., CVPR 2020", (512, 512), "coco17", outputs=2,
+             test_input_wh=(64, 32), kind="bottom-up"),
+    ZooEntry("deepercut", _M + "deepercut", "Insafutdinov et al., ECCV 2016", (512, 512), "coco17", outputs=2,
+             test_input_wh=(64, 48), kind="bottom-up", test_kwargs=(("depth", 50),)),  # ResNet-101 by default
+    ZooEntry("sstn_sb_r18", _M + "sstn", "Fang et al., ICCV 2017", (192, 256), "coco17", test_input_wh=(32, 64)),
+    ZooEntry("bottomup_tiny", _M + "bottomup_tiny", "posekit (PAF + AE heads)", (128, 128),
+             "coco17", outputs=2, test_input_wh=(64, 64), kind="bottom-up"),
 )
 
 #: The same entries by name.

@@ -33,7 +33,7 @@ class PipelineInfo:
     score scales differ between top-down and bottom-up pipelines)."""
 
     name: str
-    kind: str                     # "top-down" or "bottom-up"
+    kind: str                     # "top-down", "bottom-up" or "cascade" (posekit.pipelines.cascade)
     models: tuple[str, ...]       # pretrained card names, in the order they run
     summary: str
     options: tuple[tuple[str, object], ...] = ()
@@ -41,7 +41,7 @@ class PipelineInfo:
 
 
 def _info(name, kind, models, summary, **options) -> PipelineInfo:
-    draw = DRAW_MIN_POSE_SCORE if kind == "top-down" else DRAW_MIN_POSE_SCORE_BOTTOM_UP
+    draw = DRAW_MIN_POSE_SCORE if kind in ("top-down", "cascade") else DRAW_MIN_POSE_SCORE_BOTTOM_UP
     return PipelineInfo(name, kind, tuple(models), summary, tuple(sorted(options.items())), draw)
 
 
@@ -66,6 +66,16 @@ PIPELINES: dict[str, PipelineInfo] = {p.name: p for p in (
           "NanoDet person boxes -> BlazePose full landmarks (33 keypoints, upright crops)"),
     _info("blazepose-heavy", "top-down", ("nanodet", "blazepose_heavy"),
           "NanoDet person boxes -> BlazePose heavy landmarks (33 keypoints, upright crops)"),
+    # cascades (posekit.pipelines.cascade; issue 12): MultiPose finds the people, Thunder refines
+    _info("multipose-thunder", "cascade", ("movenet_multipose", "movenet_thunder"),
+          "MultiPose (320) people and boxes -> MoveNet Thunder refines those scoring < 0.40",
+          long_side=320, refine_below=0.40),
+    _info("multipose-lightning", "cascade", ("movenet_multipose", "movenet_lightning"),
+          "MultiPose (320) people and boxes -> MoveNet Lightning refines those scoring < 0.40",
+          long_side=320, refine_below=0.40),
+    _info("multipose-thunder-all", "cascade", ("movenet_multipose", "movenet_thunder"),
+          "MultiPose (320) people and boxes -> MoveNet Thunder on every person scoring >= 0.1",
+          long_side=320, refine_below=1.01),
 )}
 
 #: Most accurate pipeline that stays interactive on this CPU (measured, see docs/predict.md).
@@ -84,10 +94,12 @@ DETECTORS = ("nanodet",)
 DEFAULT_DETECTOR = "nanodet"
 
 
-def build_detector(name: str | None = None, device: str | None = None, **options):
+def build_detector(name: str | None = None, device: str | None = None, backend: str | None = None,
+                   threads: int | None = None, **options):
     """The person detector ``name`` (one of :data:`DETECTORS`, default :data:`DEFAULT_DETECTOR`)
     on ``device``; ``options`` go to its constructor (``score_threshold``, ``iou_threshold``,
-    ``max_detections``)."""
+    ``max_detections``). ``backend``: one of :data:`posekit.runtime.BACKENDS` (default torch),
+    with ``threads`` (:func:`posekit.runtime.detector_with_backend`)."""
     from posekit.errors import PosekitError
     from posekit.pipelines.detector import PersonDetector
     from posekit.pretrained import load_pretrained
@@ -96,17 +108,28 @@ def build_detector(name: str | None = None, device: str | None = None, **options
     if name not in DETECTORS:
         raise PosekitError(f"unknown detector {name!r}; available: {', '.join(DETECTORS)}")
     model, card = load_pretrained(name, device)
-    return PersonDetector(model, card, **options)
+    detector = PersonDetector(model, card, **options)
+    if backend and backend != "torch":
+        from posekit.runtime import detector_with_backend
+        detector = detector_with_backend(detector, backend, threads)
+    return detector
 
 
-def predictor_for(estimator, device=None, detector: str | None = None, **options):
+def predictor_for(estimator, device=None, detector: str | None = None, backend: str | None = None,
+                  detector_backend: str | None = None, **options):
     """A predictor running ``estimator``: a top-down one with the person detector ``detector``
     (default :data:`DEFAULT_DETECTOR`; ``score_threshold``, ``iou_threshold`` and
     ``max_detections`` among ``options`` go to it), or a bottom-up one. The other ``options`` go
     to :class:`~posekit.pipelines.topdown.TopDownPredictor` (``max_batch`` defaults to
     :func:`posekit.device.default_crop_batch`) or
-    :class:`~posekit.pipelines.bottomup.BottomUpPredictor`. Sets ``draw_min_pose_score``."""
+    :class:`~posekit.pipelines.bottomup.BottomUpPredictor`. Sets ``draw_min_pose_score``.
+    ``backend``: the pose model's and the detector's backend (:data:`posekit.runtime.BACKENDS`;
+    ``detector_backend`` overrides it for the detector)."""
     from posekit.device import default_crop_batch, resolve_device
+
+    if backend and backend != "torch":
+        estimator = estimator.with_backend(backend)
+    detector_backend = detector_backend or backend
 
     if estimator.kind == "bottom-up":
         from posekit.pipelines.bottomup import BottomUpPredictor
@@ -116,7 +139,8 @@ def predictor_for(estimator, device=None, detector: str | None = None, **options
     from posekit.pipelines.topdown import TopDownPredictor
     det_options = {k: options.pop(k) for k in ("score_threshold", "iou_threshold", "max_detections") if k in options}
     options.setdefault("max_batch", default_crop_batch(resolve_device(device)))
-    predictor = TopDownPredictor(build_detector(detector, device, **det_options), estimator, **options)
+    predictor = TopDownPredictor(build_detector(detector, device, detector_backend, **det_options), estimator,
+                                 **options)
     predictor.draw_min_pose_score = DRAW_MIN_POSE_SCORE
     return predictor
 
@@ -126,7 +150,8 @@ def build_predictor(name: str | None = None, device: str | None = None, detector
     :func:`posekit.device.resolve_device`); ``detector`` replaces a top-down pipeline's person
     detector (one of :data:`DETECTORS`). ``overrides`` go to the predictor, detector and codec
     (e.g. ``pose_nms="rmpe"``, ``padding=1.3``, ``score_threshold=0.2``, ``max_people=10``,
-    ``flip_test=True`` where the model has one). The predictor gets ``name`` and
+    ``flip_test=True`` where the model has one; ``backend="onnxruntime"`` and
+    ``detector_backend``, see :func:`predictor_for`). The predictor gets ``name`` and
     ``draw_min_pose_score``."""
     from posekit.device import resolve_device
     from posekit.errors import PosekitError
@@ -139,6 +164,21 @@ def build_predictor(name: str | None = None, device: str | None = None, detector
     dev = resolve_device(device)
     opts = dict(info.options)
     opts.update(overrides)
+    if info.kind == "cascade":
+        if opts.get("backend"):
+            b = opts.pop("backend")
+            opts.setdefault("first_backend", b)
+            opts.setdefault("refine_backend", b)
+        opts.pop("detector_backend", None)
+        from posekit.pipelines.cascade import build_cascade
+        if detector:
+            raise PosekitError(f"{name} is a cascade: its first stage finds the people, it has no person detector")
+        if opts.pop("flip_test", False):
+            raise PosekitError(f"{name}: no flip test for MoveNet")
+        predictor = build_cascade(info.models[0], info.models[1], dev, **opts)
+        predictor.name = name
+        predictor.draw_min_pose_score = info.draw_min_pose_score
+        return predictor
     codec_options = {k: opts.pop(k) for k in ("max_people", "root_threshold", "nms_radius") if k in opts}
     estimator = Estimator.from_pretrained(info.models[-1], dev, **codec_options)
     if info.kind == "top-down":
