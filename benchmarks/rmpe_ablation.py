@@ -153,10 +153,12 @@ ROWS = {
     "baseline": "baseline (SimpleBaseline R18)",
     "sstn": "+SSTN (the preset's STN)",
     "sstn_nowarmup": "+SSTN, STN trained from step 0 (no warm-up)",
+    "sstn_notheta": "+SSTN without the centring loss (parallel branch only)",
+    "sstn_paper": "+SSTN as in the paper (affine, no warm-up, no centring loss)",
     "sstn_affine": "+SSTN, affine STN",
     "sstn_pgpg": "+SSTN +PGPG (8 atomic poses)",
 }
-STN_KEYS = ("stn_mode", "stn_warmup", "stn_channels")
+STN_KEYS = ("stn_mode", "stn_warmup", "stn_channels", "theta_loss")
 
 
 def ablation_configs(steps: int, num_train: int, num_val: int, rows: list[str], padding: float | None = None,
@@ -184,6 +186,8 @@ def ablation_configs(steps: int, num_train: int, num_val: int, rows: list[str], 
         "sstn": {"data.pgpg_atoms": 0},
         "sstn_nowarmup": {"data.pgpg_atoms": 0, "model.kwargs": {**kw, "stn_warmup": 0}},
         "sstn_affine": {"data.pgpg_atoms": 0, "model.kwargs": {**kw, "stn_mode": "affine"}},
+        "sstn_notheta": {"data.pgpg_atoms": 0, "model.kwargs": {**kw, "theta_loss": False}},
+        "sstn_paper": {"data.pgpg_atoms": 0, "model.kwargs": {**sppe, "stn_mode": "affine"}},
         "sstn_pgpg": {},
     }
     out = []

@@ -217,10 +217,15 @@ def ae_loss_total(heads: dict, batch: dict, codec, pull_weight: float = AE_PULL_
     return total
 
 
-def sstn_loss(heads: dict, batch: dict, loss_fn: Callable, parallel_weight: float = 1.0) -> torch.Tensor:
+def sstn_loss(heads: dict, batch: dict, loss_fn: Callable, parallel_weight: float = 1.0,
+              theta_weight: float = 1.0) -> torch.Tensor:
     """RMPE's SSTN loss (Fang et al., ICCV 2017, Sec. 3.2): the heatmap loss of the SSTN's output
     (in the input crop's frame) against the crop's targets, plus ``parallel_weight`` times the
-    loss of the parallel SPPE branch (in the STN's frame) against the *centred* targets.
+    loss of the parallel SPPE branch (in the STN's frame) against the *centred* targets; when
+    ``heads`` holds ``theta`` (an SSTN with ``theta_loss=True``, not in the paper), plus
+    ``theta_weight`` times the mean L1 distance between ``theta (B, 2, 3)`` and the transform to
+    the centred crop (:func:`posekit.models.sstn.centring_theta`, from ``keypoints`` and the
+    centred targets; samples without enough joints left out).
 
     ``heads``: ``{"heatmaps": (B, K, h, w), "parallel": (B, K, h, w)}``
     (:class:`posekit.models.sstn.SSTN` with ``parallel=True``); ``batch``: ``heatmaps``,
@@ -232,7 +237,15 @@ def sstn_loss(heads: dict, batch: dict, loss_fn: Callable, parallel_weight: floa
         raise ValueError("sstn_loss needs the centred targets 'parallel_heatmaps' (TopDownDataset(centred_targets=True))")
     main = loss_fn(heads["heatmaps"], batch["heatmaps"], batch["weights"])
     par = loss_fn(heads["parallel"], batch["parallel_heatmaps"], batch["parallel_weights"])
-    return main + parallel_weight * par
+    total = main + parallel_weight * par
+    if "theta" in heads:
+        from posekit.models.sstn import centring_theta
+        theta = heads["theta"].float()
+        target, valid = centring_theta(batch["keypoints"], batch["parallel_heatmaps"], batch["parallel_weights"],
+                                       tuple(batch["image"].shape[-2:]))
+        err = (theta - target).abs().mean((1, 2))
+        total = total + theta_weight * (err * valid).sum() / valid.sum().clamp(min=1)
+    return total
 
 
 def _masked_mean(per_element: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

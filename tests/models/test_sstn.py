@@ -174,3 +174,61 @@ def test_stn_warmup_holds_the_stn_at_identity_then_starts_it(warmup):
         assert "steps_done" not in model.state_dict()      # checkpoints without a warm-up are unchanged
     with pytest.raises(ValueError, match="stn_warmup"):
         create("sstn_sb_r18", num_keypoints=3, input_size=(64, 32), deconv_channels=16, stn_warmup=-1)
+
+
+def test_centring_loss_pulls_theta_to_the_transform_of_the_centred_targets():
+    """``theta_loss=True``: the parallel output holds theta, and sstn_loss adds its L1 distance to
+    the transform from the crop to the centred crop, recovered from the crop's keypoints and the
+    centred heatmaps (:func:`centring_theta`, to 0.02); that term is lowest at that transform and
+    its gradient reaches theta. Without it (the paper's loss) no theta term is added."""
+    from posekit.codecs.heatmap import MSRAHeatmap
+    from posekit.models.sstn import centring_theta
+    W, H = 48, 64
+    codec = MSRAHeatmap((W, H), (12, 16), sigma=1.5)
+    g = torch.Generator().manual_seed(0)
+    centred = torch.cat([torch.rand(2, 6, 1, generator=g) * 24 + 12, torch.rand(2, 6, 1, generator=g) * 32 + 16,
+                         torch.full((2, 6, 1), 2.0)], 2)                          # (B, K, 3) centred crop pixels
+    scale, shift = torch.tensor([0.8, 1.15]), torch.tensor([0.1, -0.05])
+    size = torch.tensor([W, H], dtype=torch.float32)
+    u = (2 * centred[..., :2] + 1) / size - 1
+    crop = torch.cat([((scale * u + shift + 1) * size - 1) / 2, centred[..., 2:]], 2)   # theta* u, in crop pixels
+    targets = [codec.encode(c.numpy()) for c in centred]
+    batch = {"keypoints": crop, "image": torch.zeros(2, 3, H, W),
+             "heatmaps": torch.zeros(2, 6, 16, 12), "weights": torch.ones(2, 6),
+             "parallel_heatmaps": torch.stack([torch.from_numpy(t.heatmaps) for t in targets]),
+             "parallel_weights": torch.stack([torch.from_numpy(t.weights).reshape(6) for t in targets])}
+    theta, valid = centring_theta(batch["keypoints"], batch["parallel_heatmaps"], batch["parallel_weights"], (H, W))
+    want = torch.tensor([[scale[0], 0, shift[0]], [0, scale[1], shift[1]]])
+    assert valid.all() and torch.allclose(theta, want.expand(2, 2, 3), atol=0.02)
+
+    heads = {"heatmaps": torch.zeros(2, 6, 16, 12), "parallel": torch.zeros(2, 6, 16, 12)}
+    paper = sstn_loss(heads, batch, KeypointMSELoss())
+    ident = torch.eye(2, 3).expand(2, 2, 3).clone().requires_grad_(True)
+    at_identity = sstn_loss({**heads, "theta": ident}, batch, KeypointMSELoss())
+    at_target = sstn_loss({**heads, "theta": want.expand(2, 2, 3)}, batch, KeypointMSELoss())
+    assert float((at_identity - paper).detach()) > 0.05 and float(at_target - paper) < 0.01
+    at_identity.backward()
+    assert (ident.grad[:, 0, 0] > 0).all() and (ident.grad[:, 1, 1] < 0).all()     # toward 0.8 and 1.15
+
+    torch.manual_seed(0)
+    on = create("sstn_sb_r18", num_keypoints=3, input_size=(64, 32), deconv_channels=16, theta_loss=True).train()
+    off = create("sstn_sb_r18", num_keypoints=3, input_size=(64, 32), deconv_channels=16).train()
+    x = torch.randn(2, 3, 64, 32)
+    assert on(x, parallel=True)["theta"].shape == (2, 2, 3) and "theta" not in off(x, parallel=True)
+
+
+def test_with_the_centring_loss_the_stn_learns_during_the_warm_up_without_being_applied():
+    """``theta_loss=True`` with a warm-up: the SPPE sees the plain crop (output = the SPPE's), but
+    the parallel output already holds the localisation net's theta, so the centring loss trains
+    the STN before it is put in front of the SPPE."""
+    torch.manual_seed(0)
+    model = create("sstn_sb_r18", num_keypoints=3, input_size=(64, 32), deconv_channels=16, stn_warmup=5,
+                   theta_loss=True).train()
+    x = torch.randn(2, 3, 64, 32)
+    heads = model(x, parallel=True)
+    assert not model.stn_active and heads["theta"].requires_grad
+    assert torch.allclose(heads["heatmaps"], model.sppe(x), atol=1e-6)
+    heads["theta"].sum().backward()
+    assert model.localisation.theta.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert "theta" not in model(x, parallel=True)      # not a training step: nothing to learn

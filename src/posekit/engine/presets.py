@@ -151,7 +151,7 @@ def rmpe_sb_r18_synthetic() -> ExperimentConfig:
                    data=replace(base.data, detector_jitter=0.3, detector_pull=0.3, pgpg_atoms=8),
                    model=replace(base.model, arch="sstn_sb_r18",
                                  kwargs={**base.model.kwargs, "stn_mode": "scale_shift",
-                                         "stn_warmup": base.train.steps // 2}))
+                                         "stn_warmup": base.train.steps // 2, "theta_loss": True}))
 
 
 def rmpe_coco() -> ExperimentConfig:

@@ -42,6 +42,17 @@ step N, inside the same total number of steps. A training step is a ``forward(pa
 in training mode with gradients on; their count is the buffer ``steps_done`` (saved in the
 checkpoint, so resuming continues the schedule; present only when ``stn_warmup > 0``, so
 checkpoints without a warm-up keep their tensors).
+
+Centring loss (``theta_loss``, not in the paper; with a warm-up, the localisation net learns
+with it from the first step, while the SPPE still sees the plain crops, and theta is applied
+from step ``stn_warmup`` on). The parallel branch's gradient reaches theta
+only through a frozen SPPE looking at the warped crop: where the predicted and the centred
+joints do not overlap (a box off by 20-30%, several heatmap sigmas) it carries little signal,
+and in a short run the STN hardly moves. With ``theta_loss=True`` the parallel output also holds
+``theta``, and :func:`posekit.losses.sstn_loss` adds an L1 loss between it and the transform that
+would turn the crop into the centred crop (:func:`centring_theta`, recovered from the same
+centred targets and the crop's keypoints): the same target as the parallel branch, given to the
+STN directly. It reaches only the localisation net.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-__all__ = ["LocalisationNet", "SSTN", "invert_theta", "warp", "sstn_sb_r18", "sstn"]
+__all__ = ["LocalisationNet", "SSTN", "invert_theta", "warp", "centring_theta", "sstn_sb_r18", "sstn"]
 
 
 class LocalisationNet(nn.Module):
@@ -110,13 +121,61 @@ def warp(x: Tensor, theta: Tensor) -> Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def centring_theta(keypoints_crop: Tensor, centred_heatmaps: Tensor, centred_weights: Tensor,
+                   input_hw: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """The scale-and-shift ``theta*`` with ``warp(crop, theta*)`` = the centred crop: per axis the
+    least-squares ``u_crop = s u_centred + t`` over the joints seen in both, in the normalised
+    coordinates of :func:`warp` (``u = (2 x + 1) / W - 1`` in both frames).
+
+    ``keypoints_crop (B, K, 3)`` crop pixels (v > 0: inside the crop); ``centred_heatmaps
+    (B, K, h, w)``, ``centred_weights (B, K)`` the centred targets (an edge-to-edge heatmap codec);
+    a centred joint is the centroid of its target's 5x5 window around the peak, used when its
+    weight is > 0, its peak > 0.5 and two cells from the border. ``input_hw = (H, W)``.
+    Returns ``theta* (B, 2, 3)`` and ``valid (B,)``: at least 3 joints, spread > 0.05 per axis.
+    The crop -> centred map is a scale and shift per axis even with the rotation and flip of the
+    augmentation, since both crops share them (:func:`posekit.data.pgpg.centred_keypoints`)."""
+    hm = centred_heatmaps.detach().float()
+    B, K, h, w = hm.shape
+    H, W = input_hw
+    flat = hm.flatten(2)
+    peak, idx = flat.max(dim=2)                                   # (B, K)
+    iy, ix = (idx // w).float(), (idx % w).float()
+    xs = torch.arange(w, device=hm.device, dtype=hm.dtype)
+    ys = torch.arange(h, device=hm.device, dtype=hm.dtype)
+    win = (((xs[None, None, None, :] - ix[..., None, None]).abs() <= 2)
+           & ((ys[None, None, :, None] - iy[..., None, None]).abs() <= 2))
+    m = hm.clamp(min=0) * win
+    mass = m.sum((2, 3)).clamp(min=1e-9)
+    cx = (m * xs[None, None, None, :]).sum((2, 3)) / mass
+    cy = (m * ys[None, None, :, None]).sum((2, 3)) / mass
+    kp = keypoints_crop.float()
+    ok = ((centred_weights.reshape(B, K) > 0) & (kp[..., 2] > 0) & (peak > 0.5)
+          & (ix >= 2) & (ix <= w - 3) & (iy >= 2) & (iy <= h - 3)).float()
+    src = torch.stack([(2 * cx + 1) / w - 1, (2 * cy + 1) / h - 1], -1)           # centred, (B, K, 2)
+    dst = torch.stack([(2 * kp[..., 0] + 1) / W - 1, (2 * kp[..., 1] + 1) / H - 1], -1)   # crop
+    n = ok.sum(1, keepdim=True).clamp(min=1)                      # (B, 1)
+    wgt = ok[..., None]
+    ms, md = (wgt * src).sum(1) / n, (wgt * dst).sum(1) / n       # (B, 2)
+    ds, dd = src - ms[:, None], dst - md[:, None]
+    var = (wgt * ds * ds).sum(1) / n
+    cov = (wgt * ds * dd).sum(1) / n
+    scale = cov / var.clamp(min=1e-6)
+    shift = md - scale * ms
+    zero = torch.zeros_like(scale[:, 0])
+    theta = torch.stack([torch.stack([scale[:, 0], zero, shift[:, 0]], 1),
+                         torch.stack([zero, scale[:, 1], shift[:, 1]], 1)], 1)
+    valid = (ok.sum(1) >= 3) & (var.min(1).values > 0.05 ** 2)
+    return theta, valid
+
+
 class SSTN(nn.Module):
     """STN -> SPPE -> SDTN (Fang et al. 2017). ``sppe`` is any top-down heatmap model of the zoo
     (its final heatmaps are used when it returns a list of stages)."""
 
     output_kind = "heatmap"
 
-    def __init__(self, sppe: nn.Module, stn_channels: int = 16, stn_mode: str = "affine", stn_warmup: int = 0) -> None:
+    def __init__(self, sppe: nn.Module, stn_channels: int = 16, stn_mode: str = "affine", stn_warmup: int = 0,
+                 theta_loss: bool = False) -> None:
         super().__init__()
         if getattr(sppe, "output_kind", "heatmap") != "heatmap":
             raise ValueError(f"SSTN needs a heatmap model, got {type(sppe).__name__} ({sppe.output_kind})")
@@ -128,6 +187,7 @@ class SSTN(nn.Module):
         self.default_input_size = tuple(sppe.default_input_size)
         self.num_keypoints = getattr(sppe, "num_keypoints", None)
         self.stn_warmup = int(stn_warmup)
+        self.theta_loss = bool(theta_loss)
         if self.stn_warmup > 0:     # training steps seen; the STN starts when it reaches stn_warmup
             self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
@@ -155,9 +215,13 @@ class SSTN(nn.Module):
             # warm-up: exactly the SPPE on the plain crop; the parallel branch (the frozen SPPE on
             # the identity warp) gives the same heatmaps, detached: a constant loss, no gradient
             heat = self._final(self.sppe(images))
-            if step:    # the STN in the graph with weight 0 (zero gradients): DDP needs every parameter used
-                heat = heat + 0.0 * self.localisation(images).sum()
-            return {"heatmaps": heat, "parallel": heat.detach()} if parallel else heat
+            if not step:
+                return {"heatmaps": heat, "parallel": heat.detach()} if parallel else heat
+            if self.theta_loss:     # the STN already learns its centring transform, not yet applied
+                return {"heatmaps": heat, "parallel": heat.detach(), "theta": self.localisation(images)}
+            # the STN in the graph with weight 0 (zero gradients): DDP needs every parameter used
+            heat = heat + 0.0 * self.localisation(images).sum()
+            return {"heatmaps": heat, "parallel": heat.detach()}
         theta = self.localisation(images)
         warped = warp(images, theta)
         heat = self._final(self.sppe(warped))                   # in the STN's frame
@@ -168,22 +232,27 @@ class SSTN(nn.Module):
         frozen = {n: p.detach() for n, p in self.sppe.named_parameters()}
         frozen.update({n: b.clone() for n, b in self.sppe.named_buffers()})
         par = self._final(functional_call(self.sppe, frozen, (warped,)))
+        if self.theta_loss:         # for the centring loss of sstn_loss
+            return {"heatmaps": out, "parallel": par, "theta": theta}
         return {"heatmaps": out, "parallel": par}
 
 
 def sstn(*, base: str = "simple_baseline_r18", num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192),
-         stn_channels: int = 16, stn_mode: str = "affine", stn_warmup: int = 0, base_kwargs: dict | None = None) -> SSTN:
+         stn_channels: int = 16, stn_mode: str = "affine", stn_warmup: int = 0, theta_loss: bool = False,
+         base_kwargs: dict | None = None) -> SSTN:
     """SSTN around the zoo model ``base`` (built with ``num_keypoints``, ``input_size`` and
     ``base_kwargs``); ``stn_mode``: see :class:`LocalisationNet`; ``stn_warmup``: training steps
-    with the STN held at the identity (see the module docstring)."""
+    with the STN held at the identity; ``theta_loss``: the centring loss on theta (see the module
+    docstring)."""
     from posekit.models.zoo import create
     kw = dict(base_kwargs or {})
     return SSTN(create(base, num_keypoints=num_keypoints, input_size=tuple(input_size), **kw), stn_channels,
-                stn_mode, stn_warmup)
+                stn_mode, stn_warmup, theta_loss)
 
 
 def sstn_sb_r18(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 192), stn_channels: int = 16,
-                stn_mode: str = "affine", stn_warmup: int = 0, deconv_channels: int = 256, skips: bool = False,
+                stn_mode: str = "affine", stn_warmup: int = 0, theta_loss: bool = False,
+                deconv_channels: int = 256, skips: bool = False,
                 base: str = "simple_baseline_r18", base_kwargs: dict | None = None) -> SSTN:
     """RMPE's SSTN (Fang et al., ICCV 2017) around SimpleBaseline R18 by default; ``base`` names
     any other top-down heatmap model of the zoo (``deconv_channels``/``skips`` then go only to a
@@ -193,4 +262,4 @@ def sstn_sb_r18(*, num_keypoints: int = 17, input_size: tuple[int, int] = (256, 
         kw.setdefault("deconv_channels", deconv_channels)
         kw.setdefault("skips", skips)
     return sstn(base=base, num_keypoints=num_keypoints, input_size=input_size, stn_channels=stn_channels,
-                stn_mode=stn_mode, stn_warmup=stn_warmup, base_kwargs=kw)
+                stn_mode=stn_mode, stn_warmup=stn_warmup, theta_loss=theta_loss, base_kwargs=kw)
