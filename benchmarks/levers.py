@@ -105,16 +105,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from peer import Peer
-    from posekit.bench import coco_sample, results_of
+    from peer import Peer, sample_and_files
+    from posekit.bench import results_of
     from posekit.metrics import coco_eval
 
     torch.set_num_threads(args.threads)
-    data = coco_sample()
-    if data is None:
-        print("skipped: the COCO sample (../shared/data/coco) is not here")
+    found = sample_and_files()
+    if found is None:
         return 0
-    gt, imgs = data
+    (gt, imgs), files = found
     preds, acc, crops = {}, {}, {}
     for key in args.rows:
         p = ROWS[key][2](args.threads)
@@ -129,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     wt = os.environ.get("POSEKIT_PEER_WEIGHTS", "/work/peer-weights/yolo11n-pose.pt")
     peer = None
     if not args.no_peer and Path(py).is_file() and Path(wt).is_file():
-        folder = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco"
-        peer = Peer(py, wt, [str((folder / f).resolve()) for _, f, _ in imgs], args.threads)
+        peer = Peer(py, wt, files, args.threads)
     ms: dict[str, list[float]] = {k: [] for k in (["peer"] if peer else []) + list(preds)}
     print(f"# load average before: {os.getloadavg()}; {args.threads} threads; {args.rounds} alternating rounds "
           f"after one warm-up round", flush=True)

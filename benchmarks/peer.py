@@ -96,6 +96,18 @@ class Peer:
         self.proc.wait(timeout=30)
 
 
+def sample_and_files():
+    """``(coco_sample(), [absolute image paths])`` for the peer's worker, or ``None`` (with a
+    printed reason) when the COCO sample is not here."""
+    from posekit.bench import DEFAULT_SAMPLE, coco_sample
+    data = coco_sample()
+    if data is None:
+        print("skipped: the COCO sample (../shared/data/coco) is not here")
+        return None
+    folder = Path(os.environ.get("POSEKIT_COCO_SAMPLE") or DEFAULT_SAMPLE)
+    return data, [str((folder / f).resolve()) for _, f, _ in data[1]]
+
+
 def peer_results(poses: list[dict], image_ids: list[int]) -> list[dict]:
     res = []
     for iid, p in zip(image_ids, poses):
@@ -118,19 +130,15 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from posekit.bench import coco_sample, results_of
+    from posekit.bench import results_of
     from posekit.metrics import coco_eval
     from posekit.pipelines import build_predictor
 
     torch.set_num_threads(args.threads)
-    data = coco_sample()
-    if data is None:
-        print("skipped: the COCO sample (../shared/data/coco) is not here")
+    found = sample_and_files()
+    if found is None:
         return 0
-    gt, imgs = data
-    folder = Path(os.environ.get("POSEKIT_COCO_SAMPLE") or (Path(__file__).resolve().parents[1] / ".." / "shared" /
-                                                             "data" / "coco"))
-    files = [str((folder / f).resolve()) for _, f, _ in imgs]
+    (gt, imgs), files = found
     ids = [i for i, _, _ in imgs]
     peer = None
     if Path(args.peer_python).is_file() and Path(args.peer_weights).is_file():

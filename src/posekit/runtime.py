@@ -358,12 +358,8 @@ def with_backend(est, backend: str, threads: int | None = None, *, cache_dir: st
     :func:`onnx_cache_dir`) once; ``"onnxruntime-int8"`` quantises that export, calibrated on
     ``calibration`` (``(N, H, W, 3)`` uint8 RGB inputs; default :func:`synthetic_calibration`
     crops) in ``quant_format``. Codec, spec, normalisation and name are shared."""
-    if backend not in BACKENDS:
-        raise PosekitError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if backend == "torch":
+    if not _needs_runtime(backend):
         return est
-    require_onnx("openvino" if backend == "openvino" else "onnxruntime")
-    require_onnx("onnx")
     cache = Path(cache_dir) if cache_dir is not None else onnx_cache_dir()
     cpu_est = est
     if est.device.type != "cpu":
@@ -382,6 +378,19 @@ def with_backend(est, backend: str, threads: int | None = None, *, cache_dir: st
     out.module = OnnxModule(path, backend, threads, export_for_size=export_for_size)
     out.backend = backend
     return out
+
+
+def _needs_runtime(backend: str) -> bool:
+    """False for ``"torch"``; for another of :data:`BACKENDS` True once its runtime and ``onnx``
+    are importable (else the one-line error of :func:`require_onnx`); an unknown name is a
+    :class:`PosekitError` listing them."""
+    if backend not in BACKENDS:
+        raise PosekitError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if backend == "torch":
+        return False
+    require_onnx("openvino" if backend == "openvino" else "onnxruntime")
+    require_onnx("onnx")
+    return True
 
 
 def _cached_int8(est, path: Path, calibration: np.ndarray | None, quant_format: str) -> Path:
@@ -405,12 +414,8 @@ def detector_with_backend(detector, backend: str, threads: int | None = None, *,
     """A copy of a :class:`~posekit.pipelines.detector.PersonDetector` whose model runs on
     ``backend`` (see :func:`with_backend`; int8 calibration: synthetic whole images unless
     ``calibration`` ``(N, H, W, 3)`` uint8 at the detector's input is given)."""
-    if backend not in BACKENDS:
-        raise PosekitError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if backend == "torch":
+    if not _needs_runtime(backend):
         return detector
-    require_onnx("openvino" if backend == "openvino" else "onnxruntime")
-    require_onnx("onnx")
     from posekit.export import export_detector, module_digest
     from posekit.models.estimator import card_inputs
 

@@ -32,7 +32,6 @@ fine grid.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from posekit.codecs.common import Instances, person_row, require_heads
+from posekit.codecs.common import Instances, letterbox_input_size, person_row, require_heads
 from posekit.errors import PosekitError
 from posekit.grouping.peaks import subpixel_offsets
 from posekit.grouping.tags import COCO17_AE_ORDER, decode_tags
@@ -151,12 +150,7 @@ class AECodec:
         """The input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side``: the
         long side ``long_side``, the short side scaled alike, both rounded up to a multiple of
         :attr:`multiple`. ``long_side`` must be such a multiple (:class:`PosekitError`)."""
-        if long_side % self.multiple:
-            raise PosekitError(f"{type(self).__name__}: the long side must be a multiple of {self.multiple}, "
-                               f"got {long_side}")
-        s = long_side / max(width, height)
-        m = self.multiple
-        return int(math.ceil(width * s / m) * m), int(math.ceil(height * s / m) * m)
+        return letterbox_input_size(width, height, long_side, self.multiple, type(self).__name__)
 
     # ------------------------------------------------------------------------------ encode
     def _gaussians(self, kp: np.ndarray, stride: float, size: tuple[int, int]) -> np.ndarray:

@@ -8,6 +8,7 @@ padding (all zero, score 0).
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, NamedTuple, Union
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from posekit.errors import PosekitError
 
-__all__ = ["Instances", "Heads", "require_heads", "final_head", "map_final", "person_row"]
+__all__ = ["Instances", "Heads", "require_heads", "final_head", "map_final", "person_row", "letterbox_input_size"]
 
 #: What a model's forward returns and a codec's ``decode`` takes: a tensor, a list of stage
 #: tensors (intermediate supervision, the final prediction last), or a dict of named tensors.
@@ -37,6 +38,17 @@ class Instances(NamedTuple):
     keypoints: torch.Tensor
     scores: torch.Tensor
     boxes: torch.Tensor
+
+
+def letterbox_input_size(width: int, height: int, long_side: int, multiple: int, who: str) -> tuple[int, int]:
+    """The whole-image input ``(W, H)`` for a ``width x height`` image letterboxed at
+    ``long_side``: the long side ``long_side``, the short side scaled alike, both rounded up to a
+    multiple of ``multiple``, which ``long_side`` must be (else a :class:`PosekitError` naming
+    ``who``, the codec)."""
+    if long_side % multiple:
+        raise PosekitError(f"{who}: the long side must be a multiple of {multiple}, got {long_side}")
+    s = long_side / max(width, height)
+    return int(math.ceil(width * s / multiple) * multiple), int(math.ceil(height * s / multiple) * multiple)
 
 
 def person_row(xy: np.ndarray, found: np.ndarray, kp_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

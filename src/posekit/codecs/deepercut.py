@@ -34,7 +34,6 @@ assigns candidates to people.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -42,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from posekit.codecs.common import Instances, person_row, require_heads
+from posekit.codecs.common import Instances, letterbox_input_size, person_row, require_heads
 from posekit.errors import PosekitError
 from posekit.grouping.ilp import PairwiseModel, incremental_partition, logit, reliability_stages, solve_partition
 from posekit.skeleton import KeypointSpec
@@ -161,11 +160,7 @@ class DeeperCutCodec:
     def input_size_for(self, width: int, height: int, long_side: int) -> tuple[int, int]:
         """Input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side`` (a
         multiple of :attr:`multiple`), sides rounded up to multiples of it."""
-        m = max(self.multiple, self.stride)
-        if long_side % m:
-            raise PosekitError(f"DeeperCutCodec: the long side must be a multiple of {m}, got {long_side}")
-        s = long_side / max(width, height)
-        return int(math.ceil(width * s / m) * m), int(math.ceil(height * s / m) * m)
+        return letterbox_input_size(width, height, long_side, max(self.multiple, self.stride), "DeeperCutCodec")
 
     def flip_back(self, heads: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Heads of the mirrored input -> heads of the input (the flip test). The grid mirrors

@@ -23,13 +23,12 @@ grid's middle cell ``(h // 2, w // 2)``, which is not symmetric under a mirror o
 
 from __future__ import annotations
 
-import math
 from typing import Mapping
 
 import torch
 import torch.nn.functional as F
 
-from posekit.codecs.common import Instances, require_heads
+from posekit.codecs.common import Instances, letterbox_input_size, require_heads
 from posekit.errors import PosekitError
 from posekit.skeleton import COCO17
 
@@ -160,11 +159,7 @@ class MultiPoseCodec:
         """The input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side``: the
         long side ``long_side``, the short side scaled alike, both rounded up to a multiple of 32.
         ``long_side`` must be a multiple of 32 (:class:`PosekitError` otherwise)."""
-        if long_side % self.multiple:
-            raise PosekitError(f"MultiPose long side must be a multiple of {self.multiple}, got {long_side}")
-        s = long_side / max(width, height)
-        m = self.multiple
-        return int(math.ceil(width * s / m) * m), int(math.ceil(height * s / m) * m)
+        return letterbox_input_size(width, height, long_side, self.multiple, "MultiPose")
 
     @torch.no_grad()
     def decode_instances(self, heads: Mapping[str, torch.Tensor],

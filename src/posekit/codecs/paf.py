@@ -32,14 +32,13 @@ join fragments the tree leaves apart, e.g. a person whose left shoulder is out o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
-from posekit.codecs.common import Instances, person_row, require_heads
+from posekit.codecs.common import Instances, letterbox_input_size, person_row, require_heads
 from posekit.errors import PosekitError
 from posekit.grouping.paf import group_people, tree_first
 from posekit.skeleton import KeypointSpec
@@ -139,11 +138,7 @@ class PAFCodec:
         """The input ``(W, H)`` for a ``width x height`` image letterboxed at ``long_side``: the
         long side ``long_side``, the short side scaled alike, both rounded up to a multiple of
         :attr:`multiple` (which ``long_side`` must be, :class:`PosekitError` otherwise)."""
-        m = max(self.multiple, self.stride)
-        if long_side % m:
-            raise PosekitError(f"PAFCodec: the long side must be a multiple of {m}, got {long_side}")
-        s = long_side / max(width, height)
-        return int(math.ceil(width * s / m) * m), int(math.ceil(height * s / m) * m)
+        return letterbox_input_size(width, height, long_side, max(self.multiple, self.stride), "PAFCodec")
 
     def flip_limbs(self) -> list[tuple[int, float]]:
         """For each limb ``l = (a, b)``: ``(l', sign)`` with ``l'`` the limb joining the mirror

@@ -235,7 +235,6 @@ def _drop_useless(allowed, fixed_on: np.ndarray, pair_logit, pair_logit4, forbid
     pairwise logits is <= 0 is suppressed in some optimal solution (labelling it adds at most
     that; removing a candidate from a person keeps a partition), so it gets no variables.
     Repeated until nothing changes (a dropped candidate's logits no longer count)."""
-    D = len(allowed)
     if pair_logit4 is not None:
         beta = np.where(np.isfinite(pair_logit4), pair_logit4, 0).max(axis=(2, 3))
     else:
